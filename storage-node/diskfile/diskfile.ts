@@ -1,0 +1,523 @@
+/**
+ * Swift's diskfile: the only code that touches object files.
+ *
+ * Layout: `<device>/objects/<partition>/<suffix>/<hash>/<timestamp>.data|.ts|.meta`, where `hash`
+ * is the object's hash path and `suffix` its last three hex digits. The newest `.data` or `.ts`
+ * decides whether the object exists; a `.meta` newer than the `.data` carries POSTed metadata.
+ * Writes go to `<device>/tmp/`, are fsynced, renamed into place and the folder fsynced, so a reader
+ * (or a restart after kill -9) sees a whole file or none. Metadata rides in a trailer of the same
+ * file (see format.ts). Older files are removed after each write; tombstones after `reclaimAge`.
+ */
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { mkdir, open, readdir, rename, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { hashPath, type HashPathSecrets } from '../../common/hash-path.js';
+import { Timestamp } from '../../common/timestamp.js';
+import {
+  DiskFileDeletedError,
+  DiskFileExpiredError,
+  DiskFileNotExistError,
+  DiskFileQuarantinedError,
+} from './errors.js';
+import {
+  decodeFooter,
+  decodeMetadata,
+  encodeTrailer,
+  splitWholeFile,
+  TRAILER_FOOTER_BYTES,
+  TrailerError,
+  type ObjectMetadata,
+} from './format.js';
+
+export type { ObjectMetadata } from './format.js';
+
+/** Prefix of this module's temp files in `<device>/tmp/`: the ones removed at start. */
+export const OBJECT_TEMP_PREFIX = 'object-';
+
+/** Headers a POST may set, replacing the PUT's values (Swift's default `allowed_headers`). */
+export const POST_ALLOWED_HEADERS: readonly string[] = [
+  'Content-Disposition',
+  'Content-Encoding',
+  'X-Delete-At',
+  'X-Object-Manifest',
+  'X-Static-Large-Object',
+  'Cache-Control',
+  'Content-Language',
+  'Expires',
+  'X-Robots-Tag',
+];
+
+export interface DiskFileOptions {
+  hashSecrets: Readonly<HashPathSecrets>;
+  fsync: boolean;
+  reclaimAgeSeconds: number;
+  /** Objects up to this size are read whole and checked against their ETag before being served. */
+  verifyBeforeSendBytesMax: number;
+  diskChunkSize: number;
+}
+
+export interface ObjectLocation {
+  devicePath: string;
+  partition: number;
+  account: string;
+  container: string;
+  object: string;
+  hash: string;
+  suffix: string;
+  hashDir: string;
+}
+
+interface OnDiskFile {
+  file: string;
+  timestamp: Timestamp;
+  kind: 'data' | 'ts' | 'meta';
+}
+
+/** What a hash folder holds once Swift's rules are applied. */
+export interface OnDiskState {
+  data?: OnDiskFile;
+  tombstone?: OnDiskFile;
+  meta?: OnDiskFile;
+  /** Files that lost: older than the winner, or metadata older than the data. */
+  obsolete: OnDiskFile[];
+}
+
+const FILE_RE = /^(.+)\.(data|ts|meta)$/;
+/** A hash folder holds a handful of files; more than this is garbage we refuse to walk. */
+const HASH_DIR_FILES_MAX = 10_000;
+
+export function newestTimestamp(state: OnDiskState): Timestamp | undefined {
+  return (state.data ?? state.tombstone)?.timestamp;
+}
+
+/** Swift's get_ondisk_files: newest .data/.ts wins; the newest .meta after a winning .data applies. */
+export function resolveOnDiskFiles(names: readonly string[]): OnDiskState {
+  const files: OnDiskFile[] = [];
+  for (const name of names.slice(0, HASH_DIR_FILES_MAX)) {
+    const match = FILE_RE.exec(name);
+    if (match === null) continue;
+    let timestamp: Timestamp;
+    try {
+      timestamp = Timestamp.parse(match[1] ?? '');
+    } catch {
+      continue;
+    }
+    files.push({ file: name, timestamp, kind: match[2] as OnDiskFile['kind'] });
+  }
+  files.sort((a, b) => b.timestamp.compare(a.timestamp));
+  const state: OnDiskState = { obsolete: [] };
+  let winner: OnDiskFile | undefined;
+  for (const file of files) {
+    if (winner !== undefined) {
+      state.obsolete.push(file);
+    } else if (file.kind === 'meta') {
+      if (state.meta === undefined) state.meta = file;
+      else state.obsolete.push(file);
+    } else {
+      winner = file;
+      if (file.kind === 'data') state.data = file;
+      else state.tombstone = file;
+    }
+  }
+  if (state.meta !== undefined && state.data === undefined) {
+    // Metadata with nothing (or only a tombstone) under it is dead.
+    state.obsolete.push(state.meta);
+    delete state.meta;
+  }
+  return state;
+}
+
+/** The metadata a client sees: the PUT's, with a newer POST's user metadata and allowed headers. */
+export function mergeMetadata(dataMetadata: ObjectMetadata, metaMetadata: ObjectMetadata | undefined): ObjectMetadata {
+  if (metaMetadata === undefined) return dataMetadata;
+  const merged: ObjectMetadata = {};
+  const replaced = new Set(POST_ALLOWED_HEADERS.map((h) => h.toLowerCase()));
+  for (const [key, value] of Object.entries(dataMetadata)) {
+    const lower = key.toLowerCase();
+    if (lower.startsWith('x-object-meta-') || lower.startsWith('x-object-transient-sysmeta-') || replaced.has(lower)) {
+      continue;
+    }
+    merged[key] = value;
+  }
+  for (const [key, value] of Object.entries(metaMetadata)) {
+    if (key === 'name' || key === 'Content-Type-Timestamp') continue;
+    merged[key] = value;
+  }
+  return merged;
+}
+
+async function fsyncDirectory(path: string): Promise<void> {
+  const handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/** An object found on disk, opened for reading. Call `close()` unless `stream()` took the handle. */
+export class OpenedObject {
+  private handleOwned = true;
+
+  constructor(
+    readonly location: ObjectLocation,
+    /** Merged metadata (data + newer POST). */
+    readonly metadata: ObjectMetadata,
+    readonly dataTimestamp: Timestamp,
+    /** X-Timestamp of the metadata the client sees (the .meta's when there is one). */
+    readonly timestamp: Timestamp,
+    readonly contentLength: number,
+    private readonly handle: FileHandle | undefined,
+    /** The whole body, already checked against its ETag (small objects only). */
+    readonly verifiedBody: Buffer | undefined,
+    private readonly chunkSize: number,
+  ) {}
+
+  get etag(): string {
+    return this.metadata.ETag ?? '';
+  }
+
+  /** A stream of bytes [start, end] (inclusive) of the body; it closes the file when done. */
+  stream(start: number, end: number): Readable {
+    if (this.handle === undefined) throw new Error('stream() on an object read whole');
+    this.handleOwned = false;
+    return this.handle.createReadStream({ start, end, highWaterMark: this.chunkSize, autoClose: true });
+  }
+
+  /** Bytes [start, end] (inclusive) in chunks, keeping the file open (for multipart ranges). */
+  async *readRange(start: number, end: number): AsyncGenerator<Buffer> {
+    if (this.handle === undefined) throw new Error('readRange() on an object read whole');
+    let position = start;
+    const passesMax = Math.ceil((end - start + 1) / this.chunkSize) + 1;
+    for (let pass = 0; position <= end && pass < passesMax; pass += 1) {
+      const buffer = Buffer.allocUnsafe(Math.min(this.chunkSize, end - position + 1));
+      const { bytesRead } = await this.handle.read(buffer, 0, buffer.length, position);
+      if (bytesRead === 0) throw new Error('object file shorter than its metadata says');
+      position += bytesRead;
+      yield buffer.subarray(0, bytesRead);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.handle !== undefined && this.handleOwned) {
+      this.handleOwned = false;
+      await this.handle.close();
+    }
+  }
+}
+
+/** A body being written to `<device>/tmp/`; `commit()` makes it visible, `abort()` removes it. */
+export class DiskFileWriter {
+  private readonly md5: Hash = createHash('md5');
+  bytesWritten = 0;
+  private done = false;
+
+  constructor(
+    private readonly manager: DiskFileManager,
+    readonly location: ObjectLocation,
+    private readonly tempPath: string,
+    private readonly handle: FileHandle,
+  ) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    this.md5.update(chunk);
+    this.bytesWritten += chunk.length;
+    let offset = 0;
+    // A short write is legal; loop until the chunk is down (bounded: each pass writes >= 1 byte or throws).
+    while (offset < chunk.length) {
+      const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset);
+      if (bytesWritten <= 0) throw new Error('write made no progress');
+      offset += bytesWritten;
+    }
+  }
+
+  /** The hex MD5 of what was written so far. Call once, after the last write. */
+  digest(): string {
+    return this.md5.digest('hex');
+  }
+
+  /** Appends the metadata trailer, fsyncs, renames to `<timestamp>.<ext>` and fsyncs the folder. */
+  async commit(metadata: ObjectMetadata, timestamp: Timestamp, ext: 'data' | 'meta' | 'ts'): Promise<void> {
+    this.done = true;
+    try {
+      await this.handle.write(encodeTrailer(metadata));
+      if (this.manager.options.fsync) await this.handle.datasync();
+    } finally {
+      await this.handle.close();
+    }
+    await this.manager.moveIntoPlace(this.tempPath, this.location, `${timestamp.internal}.${ext}`);
+  }
+
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.handle.close().catch(() => undefined);
+    await unlink(this.tempPath).catch(() => undefined);
+  }
+}
+
+export class DiskFileManager {
+  constructor(readonly options: Readonly<DiskFileOptions>) {}
+
+  locate(devicePath: string, partition: number, account: string, container: string, object: string): ObjectLocation {
+    const hash = hashPath(this.options.hashSecrets, account, container, object);
+    const suffix = hash.slice(-3);
+    return {
+      devicePath,
+      partition,
+      account,
+      container,
+      object,
+      hash,
+      suffix,
+      hashDir: join(devicePath, 'objects', String(partition), suffix, hash),
+    };
+  }
+
+  async readState(location: ObjectLocation): Promise<OnDiskState> {
+    let names: string[];
+    try {
+      names = await readdir(location.hashDir);
+    } catch (error) {
+      if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return { obsolete: [] };
+      throw error;
+    }
+    return resolveOnDiskFiles(names);
+  }
+
+  /**
+   * Opens the current version. Throws DiskFileNotExist / Deleted (with the tombstone's timestamp) /
+   * Expired / Quarantined (the file failed its checks and has been moved aside).
+   */
+  async open(
+    location: ObjectLocation,
+    options: { nowMs?: number; metadataOnly?: boolean } = {},
+    state?: OnDiskState,
+  ): Promise<OpenedObject> {
+    const nowMs = options.nowMs ?? Date.now();
+    const onDisk = state ?? (await this.readState(location));
+    if (onDisk.tombstone !== undefined) throw new DiskFileDeletedError(onDisk.tombstone.timestamp.internal);
+    if (onDisk.data === undefined) throw new DiskFileNotExistError();
+    let handle: FileHandle;
+    try {
+      handle = await open(join(location.hashDir, onDisk.data.file), 'r');
+    } catch (error) {
+      // Cleaned up by a concurrent newer write: read again, once.
+      if (isNotFound(error) && state === undefined) return this.open(location, options, await this.readState(location));
+      throw error;
+    }
+    let keepHandle = false;
+    try {
+      const { size } = await handle.stat();
+      let dataMetadata: ObjectMetadata;
+      let verifiedBody: Buffer | undefined;
+      let bodyLength: number;
+      try {
+        if (options.metadataOnly !== true && size <= this.options.verifyBeforeSendBytesMax + 64 * 1024) {
+          const whole = await readExactly(handle, 0, size);
+          const split = splitWholeFile(whole);
+          dataMetadata = split.metadata;
+          verifiedBody = split.body;
+          bodyLength = split.body.length;
+        } else {
+          if (size < TRAILER_FOOTER_BYTES) throw new TrailerError('file too short');
+          const jsonLength = decodeFooter(await readExactly(handle, size - TRAILER_FOOTER_BYTES, TRAILER_FOOTER_BYTES));
+          bodyLength = size - TRAILER_FOOTER_BYTES - jsonLength;
+          if (bodyLength < 0) throw new TrailerError('metadata longer than the file');
+          dataMetadata = decodeMetadata(await readExactly(handle, bodyLength, jsonLength));
+        }
+      } catch (error) {
+        if (error instanceof TrailerError) {
+          await this.quarantine(location);
+          throw new DiskFileQuarantinedError(error.message);
+        }
+        throw error;
+      }
+      if (dataMetadata['Content-Length'] !== String(bodyLength)) {
+        await this.quarantine(location);
+        throw new DiskFileQuarantinedError(`length ${bodyLength} is not ${dataMetadata['Content-Length']}`);
+      }
+      if (verifiedBody !== undefined && bodyLength <= this.options.verifyBeforeSendBytesMax) {
+        const md5 = createHash('md5').update(verifiedBody).digest('hex');
+        if (md5 !== dataMetadata.ETag) {
+          await this.quarantine(location);
+          throw new DiskFileQuarantinedError(`md5 ${md5} is not the ETag ${dataMetadata.ETag}`);
+        }
+      } else {
+        verifiedBody = undefined; // big enough to stream; checked on the way out
+      }
+      let metaMetadata: ObjectMetadata | undefined;
+      if (onDisk.meta !== undefined) {
+        metaMetadata = await this.readMetadataFile(location, onDisk.meta.file);
+      }
+      const metadata = mergeMetadata(dataMetadata, metaMetadata);
+      const timestamp = Timestamp.parse(metadata['X-Timestamp'] ?? onDisk.data.timestamp.internal);
+      const deleteAt = metadata['X-Delete-At'];
+      if (deleteAt !== undefined && Number(deleteAt) * 1000 <= nowMs) {
+        throw new DiskFileExpiredError(timestamp.internal);
+      }
+      keepHandle = verifiedBody === undefined && options.metadataOnly !== true;
+      return new OpenedObject(
+        location,
+        metadata,
+        onDisk.data.timestamp,
+        timestamp,
+        bodyLength,
+        keepHandle ? handle : undefined,
+        verifiedBody,
+        this.options.diskChunkSize,
+      );
+    } finally {
+      if (!keepHandle) await handle.close();
+    }
+  }
+
+  private async readMetadataFile(location: ObjectLocation, file: string): Promise<ObjectMetadata | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await open(join(location.hashDir, file), 'r');
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+    try {
+      const { size } = await handle.stat();
+      return splitWholeFile(await readExactly(handle, 0, size)).metadata;
+    } catch (error) {
+      if (error instanceof TrailerError) return undefined; // a torn .meta cannot exist (atomic rename); ignore junk
+      throw error;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** A temp file in `<device>/tmp/` for a new body (or an empty one for .meta / .ts). */
+  async createWriter(location: ObjectLocation): Promise<DiskFileWriter> {
+    const tmpDir = join(location.devicePath, 'tmp');
+    const tempPath = join(tmpDir, `${OBJECT_TEMP_PREFIX}${randomBytes(12).toString('hex')}`);
+    let handle: FileHandle;
+    try {
+      handle = await open(tempPath, 'wx');
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await mkdir(tmpDir, { recursive: true });
+      handle = await open(tempPath, 'wx');
+    }
+    return new DiskFileWriter(this, location, tempPath, handle);
+  }
+
+  /** Writes a metadata-only file (`.ts` tombstone or `.meta`) atomically. */
+  async writeMetadataOnly(
+    location: ObjectLocation,
+    metadata: ObjectMetadata,
+    timestamp: Timestamp,
+    ext: 'ts' | 'meta',
+  ): Promise<void> {
+    const writer = await this.createWriter(location);
+    try {
+      await writer.commit(metadata, timestamp, ext);
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+  }
+
+  /** Renames a synced temp file into the hash folder, fsyncs the folders it touched, and cleans up. */
+  async moveIntoPlace(tempPath: string, location: ObjectLocation, fileName: string): Promise<void> {
+    const firstCreated = await mkdir(location.hashDir, { recursive: true });
+    await rename(tempPath, join(location.hashDir, fileName));
+    if (this.options.fsync) {
+      await fsyncDirectory(location.hashDir);
+      if (firstCreated !== undefined) {
+        // New folders must be durable in their parents too: walk up to the parent of the first one made.
+        const stopAt = dirname(firstCreated);
+        let dir = dirname(location.hashDir);
+        for (let depth = 0; depth < 8; depth += 1) {
+          await fsyncDirectory(dir);
+          if (dir === stopAt || dir.length <= location.devicePath.length) break;
+          dir = dirname(dir);
+        }
+      }
+    }
+    await this.cleanup(location);
+  }
+
+  /** Removes files that lost to newer ones, and a tombstone older than reclaim_age with its folder. */
+  async cleanup(location: ObjectLocation, nowMs = Date.now()): Promise<OnDiskState> {
+    const state = await this.readState(location);
+    const removals = [...state.obsolete];
+    if (state.tombstone !== undefined && state.tombstone.timestamp.ms < nowMs - this.options.reclaimAgeSeconds * 1000) {
+      removals.push(state.tombstone);
+    }
+    for (const file of removals) {
+      await unlink(join(location.hashDir, file.file)).catch((error: unknown) => {
+        if (!isNotFound(error)) throw error;
+      });
+    }
+    if (
+      removals.length > 0 &&
+      state.data === undefined &&
+      state.tombstone !== undefined &&
+      removals.includes(state.tombstone)
+    ) {
+      await rmdir(location.hashDir).catch(() => undefined); // not empty: someone wrote meanwhile
+    }
+    return state;
+  }
+
+  /** Moves the hash folder to `<device>/quarantined/objects/<hash>[-<random>]`. */
+  async quarantine(location: ObjectLocation): Promise<string> {
+    const target = join(location.devicePath, 'quarantined', 'objects');
+    await mkdir(target, { recursive: true });
+    let destination = join(target, location.hash);
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      try {
+        await rename(location.hashDir, destination);
+        return destination;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (isNotFound(error)) return destination; // already moved by a concurrent reader
+        if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw error;
+        destination = join(target, `${location.hash}-${randomBytes(8).toString('hex')}`);
+      }
+    }
+    throw new Error(`cannot quarantine ${location.hashDir}`);
+  }
+}
+
+/** Removes this module's temp files left by a crash (run at start, before serving). */
+export async function cleanTempFiles(devicePath: string, prefixes: readonly string[]): Promise<number> {
+  const tmpDir = join(devicePath, 'tmp');
+  let names: string[];
+  try {
+    names = await readdir(tmpDir);
+  } catch (error) {
+    if (isNotFound(error)) return 0;
+    throw error;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!prefixes.some((prefix) => name.startsWith(prefix))) continue;
+    await unlink(join(tmpDir, name)).catch(() => undefined);
+    removed += 1;
+  }
+  return removed;
+}
+
+async function readExactly(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  let offset = 0;
+  // Bounded: each pass reads >= 1 byte or stops at end of file.
+  while (offset < length) {
+    const { bytesRead } = await handle.read(buffer, offset, length - offset, position + offset);
+    if (bytesRead === 0) throw new TrailerError('file shorter than expected');
+    offset += bytesRead;
+  }
+  return buffer;
+}

@@ -1,0 +1,157 @@
+/**
+ * The storage node process: `node dist/storage-node/main.js <storage-node.conf>`.
+ *
+ * Loads the config (and swift.conf), removes temp files a crash left in each device's `tmp/`,
+ * starts the object, container and account servers behind one router on `bind_ip:bind_port`,
+ * prints one line `listening <ip>:<port>` on stdout once it accepts connections (port 0 picks a
+ * free port), and on SIGTERM/SIGINT stops accepting, lets running requests finish (up to 10 s),
+ * closes the servers and exits 0.
+ */
+import { readdir } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createLogger, type Logger } from '../common/log.js';
+import { createApp, notImplementedServer } from './app.js';
+import { ASYNC_TEMP_PREFIX } from './async-pending.js';
+import { loadStorageNodeConfig, type StorageNodeConfig } from './config.js';
+import { cleanTempFiles, DiskFileManager, OBJECT_TEMP_PREFIX } from './diskfile/diskfile.js';
+import { markAwaitingContinue } from './expect-continue.js';
+import { createObjectServer } from './object/server.js';
+import type { ServerType, StorageServer } from './server-types.js';
+
+const DRAIN_TIMEOUT_MS = 10_000;
+
+/**
+ * The container or account server, loaded by name so this process runs (answering 501) before
+ * that code lands; its factory takes the options object built here.
+ */
+async function loadOptionalServer(
+  type: 'container' | 'account',
+  config: StorageNodeConfig,
+  logger: Logger,
+): Promise<StorageServer> {
+  const factoryName = type === 'container' ? 'createContainerServer' : 'createAccountServer';
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(new URL(`./${type}/server.js`, import.meta.url).href)) as Record<string, unknown>;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    logger.warn(`${type} server not available: answering 501`);
+    return notImplementedServer(type);
+  }
+  const factory = module[factoryName];
+  if (typeof factory !== 'function') return notImplementedServer(type);
+  const options = {
+    devices: config.devices,
+    mountCheck: config.mountCheck,
+    swiftConf: config.swift,
+    hashSecrets: config.swift.hashSecrets,
+    constraints: config.swift.constraints,
+    ini: config.ini,
+    logger: logger.child({ server: type }),
+  };
+  return (await (factory as (options: unknown) => StorageServer | Promise<StorageServer>)(options));
+}
+
+async function cleanAllTempFiles(config: StorageNodeConfig, logger: Logger): Promise<void> {
+  let devices: string[];
+  try {
+    devices = await readdir(config.devices);
+  } catch (error) {
+    logger.warn({ err: error, devices: config.devices }, 'cannot list devices');
+    return;
+  }
+  for (const device of devices) {
+    const removed = await cleanTempFiles(join(config.devices, device), [OBJECT_TEMP_PREFIX, ASYNC_TEMP_PREFIX]).catch(
+      () => 0,
+    );
+    if (removed > 0) logger.info({ device, removed }, 'removed temp files left by a crash');
+  }
+}
+
+async function main(): Promise<void> {
+  const configPath = process.argv[2] ?? '/etc/nebula/storage-node.conf';
+  const config = loadStorageNodeConfig(configPath);
+  const logger = createLogger('storage-node', process.env.NEBULA_LOG_LEVEL ?? config.logLevel);
+  await cleanAllTempFiles(config, logger);
+
+  const diskfiles = new DiskFileManager({
+    hashSecrets: config.swift.hashSecrets,
+    fsync: config.object.fsync,
+    reclaimAgeSeconds: config.object.reclaimAgeSeconds,
+    verifyBeforeSendBytesMax: config.object.verifyBeforeSendBytesMax,
+    diskChunkSize: config.object.diskChunkSize,
+  });
+  const servers: Record<ServerType, StorageServer> = {
+    object: createObjectServer({
+      diskfiles,
+      constraints: config.swift.constraints,
+      logger: logger.child({ server: 'object' }),
+      clientTimeoutMs: config.object.clientTimeoutMs,
+      containerUpdates: {
+        connTimeoutMs: config.object.connTimeoutMs,
+        nodeTimeoutMs: config.object.nodeTimeoutMs,
+        containerUpdateTimeoutMs: config.object.containerUpdateTimeoutMs,
+        fsync: config.object.fsync,
+      },
+    }),
+    container: await loadOptionalServer('container', config, logger),
+    account: await loadOptionalServer('account', config, logger),
+  };
+  const app = createApp(config, { logger, servers });
+  const handler = app.callback();
+  const server = createServer(
+    { maxHeaderSize: Math.max(65536, config.swift.constraints.max_header_size * 8) },
+    (request: IncomingMessage, response: ServerResponse) => void handler(request, response),
+  );
+  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    markAwaitingContinue(request);
+    void handler(request, response);
+  });
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    // Swift (eventlet) answers an oversized header block with 400, not 431.
+    const reason = error.code === 'HPE_HEADER_OVERFLOW' ? 'Headers Too Large' : 'Bad Request';
+    socket.end(`HTTP/1.1 400 ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
+  server.keepAliveTimeout = 30_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.bindPort, config.bindIp, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  logger.info({ ip: address.address, port: address.port, devices: config.devices }, 'storage node started');
+  process.stdout.write(`listening ${address.address}:${address.port}\n`);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'draining');
+    const force = setTimeout(() => {
+      logger.warn('drain timed out; closing connections');
+      server.closeAllConnections();
+    }, DRAIN_TIMEOUT_MS);
+    force.unref();
+    server.close(() => {
+      void Promise.allSettled(Object.values(servers).map((s) => s.close())).then(() => {
+        clearTimeout(force);
+        logger.info('stopped');
+        process.exit(0);
+      });
+    });
+    server.closeIdleConnections();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`storage-node: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

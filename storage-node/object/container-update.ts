@@ -1,0 +1,152 @@
+/**
+ * Container updates: after an object PUT/DELETE (or a POST that changes Content-Type), the object
+ * server tells each container server named by X-Container-Host / -Partition / -Device (comma-
+ * separated lists, as Swift) with a PUT or DELETE of `/<dev>/<part>/<a>/<c>/<o>` and
+ * `X-Backend-Server-Type: container`. Each call has a connect and a response timeout. The client's
+ * answer waits at most `containerUpdateTimeoutMs`; calls still running finish in the background.
+ * Whatever fails becomes one async_pending file for the updater.
+ */
+import { request } from 'node:http';
+import type { Logger } from '../../common/log.js';
+import { writeAsyncPending, type AsyncPendingUpdate } from '../async-pending.js';
+
+export interface ContainerTarget {
+  host: string;
+  partition: string;
+  device: string;
+}
+
+export interface ContainerUpdateOptions {
+  connTimeoutMs: number;
+  nodeTimeoutMs: number;
+  containerUpdateTimeoutMs: number;
+  fsync: boolean;
+  logger: Logger;
+}
+
+export interface ContainerUpdate {
+  op: 'PUT' | 'DELETE';
+  devicePath: string;
+  hash: string;
+  timestamp: string;
+  account: string;
+  container: string;
+  object: string;
+  headers: Record<string, string>;
+}
+
+function splitList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+/** The container servers a request names; [] when it names none or the lists disagree in length. */
+export function containerTargets(headers: Record<string, string | string[] | undefined>): ContainerTarget[] {
+  const one = (name: string): string | undefined => {
+    const value = headers[name];
+    return Array.isArray(value) ? value.join(',') : value;
+  };
+  const hosts = splitList(one('x-container-host'));
+  const partitions = splitList(one('x-container-partition'));
+  const devices = splitList(one('x-container-device'));
+  if (hosts.length === 0 || hosts.length !== devices.length) return [];
+  return hosts.map((host, index) => ({
+    host,
+    partition: partitions[index] ?? partitions[0] ?? '',
+    device: devices[index] ?? '',
+  }));
+}
+
+function splitHostPort(host: string): { hostname: string; port: number } {
+  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(host);
+  if (bracketed !== null) return { hostname: bracketed[1] ?? '', port: Number(bracketed[2]) };
+  const colon = host.lastIndexOf(':');
+  return { hostname: host.slice(0, colon), port: Number(host.slice(colon + 1)) };
+}
+
+function encodePathPart(value: string): string {
+  return encodeURIComponent(value).replace(/%2F/gi, '/');
+}
+
+/** One update to one container server: resolves true on 2xx, false on any failure or timeout. */
+export function sendOneUpdate(
+  target: ContainerTarget,
+  update: ContainerUpdate,
+  options: ContainerUpdateOptions,
+): Promise<boolean> {
+  const { hostname, port } = splitHostPort(target.host);
+  if (hostname === '' || !Number.isInteger(port) || port <= 0 || port > 65535) return Promise.resolve(false);
+  const path = `/${encodePathPart(target.device)}/${target.partition}/${encodePathPart(update.account)}/${encodePathPart(
+    update.container,
+  )}/${encodePathPart(update.object)}`;
+  return new Promise<boolean>((resolve) => {
+    let settled = false;
+    const finish = (ok: boolean): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(connectTimer);
+      clearTimeout(responseTimer);
+      resolve(ok);
+    };
+    const outgoing = request({
+      hostname,
+      port,
+      method: update.op,
+      path,
+      headers: { ...update.headers, 'X-Backend-Server-Type': 'container', 'Content-Length': '0' },
+      agent: false,
+    });
+    const connectTimer = setTimeout(() => outgoing.destroy(new Error('connect timeout')), options.connTimeoutMs);
+    const responseTimer = setTimeout(() => outgoing.destroy(new Error('response timeout')), options.nodeTimeoutMs);
+    outgoing.once('socket', (socket) => socket.once('connect', () => clearTimeout(connectTimer)));
+    outgoing.once('error', (error) => {
+      options.logger.warn({ err: error, host: target.host, path }, 'container update failed');
+      finish(false);
+    });
+    outgoing.once('response', (response) => {
+      response.resume();
+      const ok = (response.statusCode ?? 500) >= 200 && (response.statusCode ?? 500) < 300;
+      if (!ok)
+        options.logger.warn({ host: target.host, path, status: response.statusCode }, 'container update refused');
+      response.once('end', () => finish(ok));
+      response.once('error', () => finish(false));
+    });
+    outgoing.end();
+  });
+}
+
+/**
+ * Sends the update to every target; resolves when all are done or `containerUpdateTimeoutMs` has
+ * passed, whichever is first. Failures (even late ones) end in one async_pending file.
+ */
+export async function sendContainerUpdates(
+  targets: readonly ContainerTarget[],
+  update: ContainerUpdate,
+  options: ContainerUpdateOptions,
+): Promise<void> {
+  if (targets.length === 0) return;
+  const all = Promise.all(targets.map((target) => sendOneUpdate(target, update, options))).then(async (results) => {
+    const failed = targets.filter((_, index) => results[index] !== true);
+    if (failed.length === 0) return;
+    const pending: AsyncPendingUpdate = {
+      op: update.op,
+      account: update.account,
+      container: update.container,
+      object: update.object,
+      headers: update.headers,
+      container_host: failed.map((t) => t.host).join(','),
+      container_partition: failed.map((t) => t.partition).join(','),
+      container_device: failed.map((t) => t.device).join(','),
+    };
+    await writeAsyncPending(update.devicePath, update.hash, update.timestamp, pending, options.fsync);
+  });
+  const guarded = all.catch((error: unknown) => options.logger.error({ err: error }, 'cannot write async_pending'));
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, options.containerUpdateTimeoutMs);
+  });
+  await Promise.race([guarded, timeout]);
+  clearTimeout(timer);
+}
