@@ -193,6 +193,8 @@ export function createApp(config: StorageNodeConfig, deps: StorageNodeDeps): Koa
     } catch (error) {
       renderError(ctx, error, logger);
     }
+    // A body left unread (a refused PUT) would be read as the next request on a kept-alive socket.
+    if (!ctx.req.complete && !ctx.headerSent) ctx.set('Connection', 'close');
   });
 
   app.use(async (ctx) => {

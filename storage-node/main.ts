@@ -23,35 +23,43 @@ import type { ServerType, StorageServer } from './server-types.js';
 const DRAIN_TIMEOUT_MS = 10_000;
 
 /**
- * The container or account server, loaded by name so this process runs (answering 501) before
- * that code lands; its factory takes the options object built here.
+ * The container or account server, loaded by name so this process runs (answering 501) while that
+ * code is missing or broken. Both share one per-device database registry (storage-node/db/).
  */
 async function loadOptionalServer(
   type: 'container' | 'account',
   config: StorageNodeConfig,
   logger: Logger,
+  shared: { databases?: Promise<unknown> },
 ): Promise<StorageServer> {
   const factoryName = type === 'container' ? 'createContainerServer' : 'createAccountServer';
-  let module: Record<string, unknown>;
   try {
-    module = (await import(new URL(`./${type}/server.js`, import.meta.url).href)) as Record<string, unknown>;
+    const module = (await import(new URL(`./${type}/server.js`, import.meta.url).href)) as Record<string, unknown>;
+    const factory = module[factoryName];
+    if (typeof factory !== 'function') throw new Error(`${factoryName} is not exported`);
+    shared.databases ??= import(new URL('./db/registry.js', import.meta.url).href).then(
+      (registry: Record<string, unknown>) => {
+        const Registry = registry.DatabaseRegistry as new (options: { logger: Logger }) => unknown;
+        return new Registry({ logger: logger.child({ component: 'db' }) });
+      },
+    );
+    const options = {
+      logger: logger.child({ server: type }),
+      constraints: config.swift.constraints,
+      databases: await shared.databases,
+      reclaimAgeSeconds: config.object.reclaimAgeSeconds,
+      connTimeoutMs: config.object.connTimeoutMs,
+      nodeTimeoutMs: config.object.nodeTimeoutMs,
+      devices: config.devices,
+      mountCheck: config.mountCheck,
+      hashSecrets: config.swift.hashSecrets,
+      ini: config.ini,
+    };
+    return await (factory as (options: unknown) => StorageServer | Promise<StorageServer>)(options);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
-    logger.warn(`${type} server not available: answering 501`);
+    logger.error({ err: error }, `${type} server not available: answering 501`);
     return notImplementedServer(type);
   }
-  const factory = module[factoryName];
-  if (typeof factory !== 'function') return notImplementedServer(type);
-  const options = {
-    devices: config.devices,
-    mountCheck: config.mountCheck,
-    swiftConf: config.swift,
-    hashSecrets: config.swift.hashSecrets,
-    constraints: config.swift.constraints,
-    ini: config.ini,
-    logger: logger.child({ server: type }),
-  };
-  return (await (factory as (options: unknown) => StorageServer | Promise<StorageServer>)(options));
 }
 
 async function cleanAllTempFiles(config: StorageNodeConfig, logger: Logger): Promise<void> {
@@ -83,6 +91,7 @@ async function main(): Promise<void> {
     verifyBeforeSendBytesMax: config.object.verifyBeforeSendBytesMax,
     diskChunkSize: config.object.diskChunkSize,
   });
+  const shared = {};
   const servers: Record<ServerType, StorageServer> = {
     object: createObjectServer({
       diskfiles,
@@ -96,8 +105,8 @@ async function main(): Promise<void> {
         fsync: config.object.fsync,
       },
     }),
-    container: await loadOptionalServer('container', config, logger),
-    account: await loadOptionalServer('account', config, logger),
+    container: await loadOptionalServer('container', config, logger, shared),
+    account: await loadOptionalServer('account', config, logger, shared),
   };
   const app = createApp(config, { logger, servers });
   const handler = app.callback();
