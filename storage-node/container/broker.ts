@@ -1,0 +1,366 @@
+/**
+ * A container's records in its device's LevelDB database (Swift's ContainerBroker, without
+ * SQLite): the info record (timestamps, exact object count and bytes used, metadata, where to
+ * report to the account) and one row per object name, newest X-Timestamp winning. Deleted rows
+ * stay, marked deleted, until reclaim_age. Every change of one container runs under its lock and
+ * is written as one atomic batch (row and stats together), so the stats always equal the rows.
+ * Errors are domain errors with stable codes; the server maps them to HTTP statuses.
+ */
+import { strict as assert } from 'node:assert';
+import { containerPrefix, infoKey, lockName, rowKey, rowsPrefix, SPACE_CONTAINER } from '../db/keys.js';
+import {
+  checkMergedMetadata,
+  clearedMetadata,
+  mergeMetadata,
+  reclaimMetadata,
+  type MetadataItems,
+} from '../db/metadata.js';
+import { reclaimSpace, type ReclaimPolicy, type ReclaimResult } from '../db/reclaim.js';
+import type { DeviceDatabase } from '../db/registry.js';
+import { scanListing, type ScanEntry, type ScanQuery } from '../listing/scan.js';
+import type { Constraints } from '../../common/constraints.js';
+
+export const ZERO_TIMESTAMP = '0000000000.00000';
+
+/** Where the container server reports this container's stats (from the proxy's X-Account-* headers). */
+export interface AccountUpdateTarget {
+  /** `ip:port` of each account server. */
+  hosts: string[];
+  devices: string[];
+  partition: string;
+}
+
+export interface ContainerInfo {
+  account: string;
+  container: string;
+  /** Internal timestamps (`1700000000.12345[_offset]`), which sort as strings. */
+  created_at: string;
+  put_timestamp: string;
+  delete_timestamp: string;
+  status_changed_at: string;
+  object_count: number;
+  bytes_used: number;
+  storage_policy_index: number;
+  metadata: MetadataItems;
+  account_update?: AccountUpdateTarget;
+}
+
+/** An object row as stored: short keys, as it is written once per object. */
+interface StoredObjectRow {
+  /** created_at: the X-Timestamp of the PUT or DELETE. */
+  t: string;
+  s: number;
+  c: string;
+  e: string;
+  /** Present (1) on deleted rows. */
+  d?: 1;
+}
+
+export interface ObjectRow {
+  created_at: string;
+  size: number;
+  content_type: string;
+  etag: string;
+  deleted: boolean;
+}
+
+export class ContainerError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ContainerError';
+  }
+}
+
+export class ContainerNotFoundError extends ContainerError {
+  constructor() {
+    super('ContainerNotFound', 'container not found');
+  }
+}
+
+/** DELETE of a container that still has objects. */
+export class ContainerNotEmptyError extends ContainerError {
+  constructor() {
+    super('ContainerNotEmpty', 'container not empty');
+  }
+}
+
+/** A PUT older than the container's delete, or a DELETE older than its PUT: the other side wins. */
+export class ContainerTimestampConflictError extends ContainerError {
+  constructor() {
+    super('ContainerTimestampConflict', 'a newer operation decided the container state');
+  }
+}
+
+export class ContainerPolicyConflictError extends ContainerError {
+  constructor(readonly currentPolicyIndex: number) {
+    super('ContainerPolicyConflict', 'the container exists with another storage policy');
+  }
+}
+
+export class ContainerMetadataError extends ContainerError {
+  constructor(message: string) {
+    super('ContainerMetadataInvalid', message);
+  }
+}
+
+export class CorruptRecordError extends Error {
+  readonly code = 'CorruptRecord';
+  constructor(what: string, options?: { cause?: unknown }) {
+    super(`corrupt record: ${what}`, options);
+    this.name = 'CorruptRecordError';
+  }
+}
+
+export function isContainerDeleted(info: ContainerInfo | undefined): boolean {
+  return info === undefined || (info.object_count === 0 && info.delete_timestamp > info.put_timestamp);
+}
+
+export function parseContainerInfo(value: string): ContainerInfo {
+  let info: ContainerInfo;
+  try {
+    info = JSON.parse(value) as ContainerInfo;
+  } catch (error) {
+    throw new CorruptRecordError('container info is not JSON', { cause: error });
+  }
+  if (
+    typeof info !== 'object' ||
+    typeof info.put_timestamp !== 'string' ||
+    typeof info.delete_timestamp !== 'string' ||
+    !Number.isSafeInteger(info.object_count) ||
+    !Number.isSafeInteger(info.bytes_used) ||
+    typeof info.metadata !== 'object'
+  ) {
+    throw new CorruptRecordError('container info fields');
+  }
+  return info;
+}
+
+function encodeInfo(info: ContainerInfo): string {
+  assert.ok(info.object_count >= 0 && info.bytes_used >= 0, 'container stats never go negative');
+  return JSON.stringify(info);
+}
+
+function parseRow(value: string): StoredObjectRow {
+  const row = JSON.parse(value) as StoredObjectRow;
+  if (typeof row.t !== 'string' || typeof row.s !== 'number') throw new CorruptRecordError('object row');
+  return row;
+}
+
+/** The listing decoder: undefined for deleted rows, which listings skip. */
+function decodeListedRow(value: string): ObjectRow | undefined {
+  const row = parseRow(value);
+  if (row.d === 1) return undefined;
+  return { created_at: row.t, size: row.s, content_type: row.c, etag: row.e, deleted: false };
+}
+
+export interface ContainerPutOptions {
+  timestamp: string;
+  /** X-Backend-Storage-Policy-Index when the request named one. */
+  requestedPolicyIndex?: number;
+  /** The policy for a new (or re-created) container. */
+  defaultPolicyIndex: number;
+  metadata: MetadataItems;
+  accountUpdate?: AccountUpdateTarget;
+}
+
+export interface ObjectRowUpdate {
+  timestamp: string;
+  size: number;
+  contentType: string;
+  etag: string;
+}
+
+export class ContainerBroker {
+  readonly prefix: Buffer;
+  readonly rows: Buffer;
+  private readonly infoKey: Buffer;
+  private readonly lock: string;
+
+  constructor(
+    readonly database: DeviceDatabase,
+    readonly partition: number,
+    readonly account: string,
+    readonly container: string,
+  ) {
+    this.prefix = containerPrefix(partition, account, container);
+    this.rows = rowsPrefix(this.prefix);
+    this.infoKey = infoKey(this.prefix);
+    this.lock = lockName(this.prefix);
+  }
+
+  async getInfo(): Promise<ContainerInfo | undefined> {
+    const value = await this.database.db.get(this.infoKey);
+    return value === undefined ? undefined : parseContainerInfo(value);
+  }
+
+  /** Creates, re-creates or updates the container (Swift's _update_or_create plus metadata). */
+  async put(
+    options: ContainerPutOptions,
+    limits: Readonly<Constraints>,
+  ): Promise<{ created: boolean; info: ContainerInfo }> {
+    return this.database.locks.run(this.lock, async () => {
+      const existing = await this.getInfo();
+      let info: ContainerInfo;
+      let created: boolean;
+      if (existing === undefined) {
+        info = {
+          account: this.account,
+          container: this.container,
+          created_at: options.timestamp,
+          put_timestamp: options.timestamp,
+          delete_timestamp: ZERO_TIMESTAMP,
+          status_changed_at: options.timestamp,
+          object_count: 0,
+          bytes_used: 0,
+          storage_policy_index: options.requestedPolicyIndex ?? options.defaultPolicyIndex,
+          metadata: {},
+        };
+        created = true;
+      } else {
+        info = { ...existing };
+        const recreated = isContainerDeleted(existing);
+        if (recreated) {
+          info.storage_policy_index = options.requestedPolicyIndex ?? options.defaultPolicyIndex;
+        } else if (
+          options.requestedPolicyIndex !== undefined &&
+          options.requestedPolicyIndex !== existing.storage_policy_index
+        ) {
+          throw new ContainerPolicyConflictError(existing.storage_policy_index);
+        }
+        if (options.timestamp > info.put_timestamp) info.put_timestamp = options.timestamp;
+        if (isContainerDeleted(info)) throw new ContainerTimestampConflictError();
+        if (recreated) info.status_changed_at = options.timestamp;
+        created = recreated;
+      }
+      const { merged } = mergeMetadata(info.metadata, options.metadata);
+      const problem = checkMergedMetadata(merged, limits);
+      if (problem !== undefined) throw new ContainerMetadataError(problem);
+      info.metadata = merged;
+      if (options.accountUpdate !== undefined) info.account_update = options.accountUpdate;
+      await this.database.db.put(this.infoKey, encodeInfo(info));
+      return { created, info };
+    });
+  }
+
+  /** POST: merges metadata items (each newest-wins). */
+  async updateMetadata(items: MetadataItems, limits: Readonly<Constraints>): Promise<ContainerInfo> {
+    return this.database.locks.run(this.lock, async () => {
+      const info = await this.getInfo();
+      if (info === undefined || isContainerDeleted(info)) throw new ContainerNotFoundError();
+      const { merged, changed } = mergeMetadata(info.metadata, items);
+      if (!changed) return info;
+      const problem = checkMergedMetadata(merged, limits);
+      if (problem !== undefined) throw new ContainerMetadataError(problem);
+      const updated = { ...info, metadata: merged };
+      await this.database.db.put(this.infoKey, encodeInfo(updated));
+      return updated;
+    });
+  }
+
+  /**
+   * DELETE of the container: refused while it has objects; marks it deleted at `timestamp`
+   * (kept until reclaim_age, so an older PUT arriving late cannot bring it back). Returns
+   * whether it existed (was live) before.
+   */
+  async delete(
+    timestamp: string,
+    accountUpdate?: AccountUpdateTarget,
+  ): Promise<{ existed: boolean; info: ContainerInfo }> {
+    return this.database.locks.run(this.lock, async () => {
+      const current = await this.getInfo();
+      if (current === undefined) throw new ContainerNotFoundError();
+      if (current.object_count > 0) throw new ContainerNotEmptyError();
+      const existed = current.put_timestamp !== ZERO_TIMESTAMP && !isContainerDeleted(current);
+      const info: ContainerInfo = { ...current };
+      info.metadata = mergeMetadata(info.metadata, clearedMetadata(info.metadata, timestamp)).merged;
+      if (timestamp > info.delete_timestamp) {
+        info.delete_timestamp = timestamp;
+        info.status_changed_at = timestamp;
+      }
+      if (!isContainerDeleted(info)) throw new ContainerTimestampConflictError();
+      if (accountUpdate !== undefined) info.account_update = accountUpdate;
+      await this.database.db.put(this.infoKey, encodeInfo(info));
+      return { existed, info };
+    });
+  }
+
+  /** Records an object PUT; returns true when the row (and so perhaps the stats) changed. */
+  async putObject(name: string, update: ObjectRowUpdate): Promise<boolean> {
+    assert.ok(Number.isSafeInteger(update.size) && update.size >= 0, 'object size is a non-negative integer');
+    return this.mergeRow(name, { t: update.timestamp, s: update.size, c: update.contentType, e: update.etag });
+  }
+
+  /** Records an object DELETE as a deleted row (Swift: size 0, application/deleted, noetag). */
+  async deleteObject(name: string, timestamp: string): Promise<boolean> {
+    return this.mergeRow(name, { t: timestamp, s: 0, c: 'application/deleted', e: 'noetag', d: 1 });
+  }
+
+  private async mergeRow(name: string, incoming: StoredObjectRow): Promise<boolean> {
+    const key = rowKey(this.rows, name);
+    return this.database.locks.run(this.lock, async () => {
+      const [infoValue, rowValue] = await this.database.db.getMany([this.infoKey, key]);
+      if (infoValue === undefined) throw new ContainerNotFoundError();
+      const info = parseContainerInfo(infoValue);
+      const existing = rowValue === undefined ? undefined : parseRow(rowValue);
+      if (existing !== undefined && existing.t >= incoming.t) return false;
+      let count = info.object_count;
+      let bytes = info.bytes_used;
+      if (existing !== undefined && existing.d !== 1) {
+        count -= 1;
+        bytes -= existing.s;
+      }
+      if (incoming.d !== 1) {
+        count += 1;
+        bytes += incoming.s;
+      }
+      const updated: ContainerInfo = { ...info, object_count: count, bytes_used: bytes };
+      await this.database.db.batch([
+        { type: 'put', key, value: JSON.stringify(incoming) },
+        { type: 'put', key: this.infoKey, value: encodeInfo(updated) },
+      ]);
+      return true;
+    });
+  }
+
+  /** One object row (deleted rows included), for replication and tests. */
+  async getObjectRow(name: string): Promise<ObjectRow | undefined> {
+    const value = await this.database.db.get(rowKey(this.rows, name));
+    if (value === undefined) return undefined;
+    const row = parseRow(value);
+    return { created_at: row.t, size: row.s, content_type: row.c, etag: row.e, deleted: row.d === 1 };
+  }
+
+  /** One listing page; see listing/scan.ts for the rules. */
+  async listObjects(query: ScanQuery): Promise<ScanEntry<ObjectRow>[]> {
+    return scanListing(this.database.db, this.rows, query, decodeListedRow);
+  }
+}
+
+/** What reclaim removes from the container space: old deleted rows, old deleted metadata, dead containers. */
+export const CONTAINER_RECLAIM_POLICY: ReclaimPolicy = {
+  space: SPACE_CONTAINER,
+  isReclaimableRow(value, cutoff) {
+    const row = parseRow(value);
+    return row.d === 1 && row.t < cutoff;
+  },
+  reclaimInfo(value, cutoff, rowsRemain) {
+    const info = parseContainerInfo(value);
+    if (!rowsRemain && isContainerDeleted(info) && info.delete_timestamp < cutoff) return { action: 'delete' };
+    const metadata = reclaimMetadata(info.metadata, cutoff);
+    return metadata === undefined
+      ? { action: 'keep' }
+      : { action: 'rewrite', value: encodeInfo({ ...info, metadata }) };
+  },
+};
+
+/** Reclaims the containers of a device; `cutoff` is the internal timestamp now - reclaim_age. */
+export async function reclaimContainers(
+  database: DeviceDatabase,
+  cutoff: string,
+  options?: { maxKeys?: number; after?: Buffer },
+): Promise<ReclaimResult> {
+  return reclaimSpace(database, CONTAINER_RECLAIM_POLICY, cutoff, options);
+}
