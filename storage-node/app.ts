@@ -9,7 +9,7 @@
  * renders errors (HttpError -> Swift status and body, anything else -> 500, logged with its stack)
  * and writes one JSON access line per request with the X-Trans-Id received.
  */
-import { stat, statfs } from 'node:fs/promises';
+import { lstat, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import Koa, { type Context } from 'koa';
 import { HttpError, insufficientStorage, isHttpError, swiftErrorBody } from '../common/errors.js';
@@ -107,8 +107,8 @@ function serverTypeOf(ctx: Context, target: RequestTarget): ServerType {
 
 /** `os.path.ismount`: a folder whose device differs from its parent's (or that is its own parent). */
 async function isMountPoint(path: string): Promise<boolean> {
-  const [self, parent] = await Promise.all([stat(path), stat(join(path, '..'))]);
-  if (!self.isDirectory()) return false;
+  const [self, parent] = await Promise.all([lstat(path), stat(join(path, '..'))]);
+  if (!self.isDirectory()) return false; // a symlink is never a mount point, as in Swift
   return self.dev !== parent.dev || self.ino === parent.ino;
 }
 

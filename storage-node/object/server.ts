@@ -433,15 +433,19 @@ class ObjectServer implements StorageServer {
   private verifiedStream(ctx: Context, opened: OpenedObject): Readable {
     const md5 = createHash('md5');
     const { diskfiles, logger } = this.options;
+    // The last chunk is held back until the MD5 is known, so a bad body can never arrive whole.
+    let held: Buffer | undefined;
     const check = new Transform({
       transform(chunk: Buffer, _encoding, callback: TransformCallback): void {
         md5.update(chunk);
-        callback(null, chunk);
+        const previous = held;
+        held = chunk;
+        callback(null, previous);
       },
       flush(callback: TransformCallback): void {
         const actual = md5.digest('hex');
         if (actual === opened.etag) {
-          callback();
+          callback(null, held);
           return;
         }
         logger.warn({ path: opened.location.hashDir, actual, etag: opened.etag }, 'object quarantined on read');
