@@ -1,0 +1,618 @@
+/**
+ * `/v1/<account>/<container>/<object>` (Swift's ObjectController for replicated policies).
+ *
+ * PUT reads the client's body once and streams each chunk to every primary at once, waiting for
+ * the slowest replica's drain (backpressure, no buffering), with `Expect: 100-continue` so a
+ * refusing or dead backend is replaced by a handoff before any byte is sent. It answers 201 when
+ * a quorum stored the body and reported the MD5 the proxy computed. GET/HEAD read from the first
+ * good replica (primaries, then handoffs) and a GET that loses its replica mid-body resumes from
+ * the next one at the same offset (Range), checking the ETag is the same. DELETE and POST go to
+ * every primary, with quorum. Every write tells each object replica which container replica(s)
+ * to update (X-Container-Host/-Partition/-Device).
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+import type { Context } from 'koa';
+import { checkMetadata } from '../../common/constraints.js';
+import { HttpError } from '../../common/errors.js';
+import { InvalidTimestampError, Timestamp } from '../../common/timestamp.js';
+import {
+  BackendError,
+  BackendTimeoutError,
+  BackendUploadRefusedError,
+  nodeLabel,
+  readBody,
+  type OpenUpload,
+} from '../backend.js';
+import { guessContentType } from '../mime.js';
+import { backendPath, type SwiftPath } from '../request-path.js';
+import { quorumSize, type ProxyRing, type RingNode } from '../rings.js';
+import { swiftState } from '../state.js';
+import {
+  backendHeaders,
+  bestResult,
+  copyResponseHeaders,
+  makeRequests,
+  readFromNodes,
+  respondReadFailure,
+  respondWithBest,
+  type NodeResult,
+  type ProxyDeps,
+  type ReadSource,
+} from './base.js';
+import { authorize, authorizedWithoutAcl, getContainerInfo } from './info.js';
+
+const ALLOWED = 'HEAD, GET, PUT, POST, DELETE';
+
+interface ObjectTarget {
+  account: string;
+  container: string;
+  object: string;
+}
+
+export async function handleObject(ctx: Context, deps: ProxyDeps, path: SwiftPath): Promise<void> {
+  const target: ObjectTarget = { account: path.account, container: path.container ?? '', object: path.object ?? '' };
+  switch (ctx.method) {
+    case 'HEAD':
+    case 'GET':
+      return readObject(ctx, deps, target);
+    case 'PUT':
+      return putObject(ctx, deps, target);
+    case 'POST':
+      return postObject(ctx, deps, target);
+    case 'DELETE':
+      return deleteObject(ctx, deps, target);
+    default:
+      ctx.set('Allow', ALLOWED);
+      throw new HttpError(405, undefined, { code: 'MethodNotAllowed' });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared checks
+
+function checkObjectName(deps: ProxyDeps, object: string): void {
+  const max = deps.config.swift.constraints.max_object_name_length;
+  const length = Buffer.byteLength(object);
+  if (length > max)
+    throw new HttpError(400, `Object name length of ${length} longer than ${max}`, { code: 'NameTooLong' });
+}
+
+function checkObjectMetadata(ctx: Context, deps: ProxyDeps): void {
+  const problem = checkMetadata(ctx.req.headers, 'object', deps.config.swift.constraints);
+  if (problem !== undefined) throw new HttpError(400, problem, { code: 'BadMetadata' });
+}
+
+/** X-Delete-After becomes X-Delete-At (Swift's check_delete_headers); both must be in the future. */
+function applyDeleteHeaders(ctx: Context, now: Timestamp): void {
+  const after = ctx.get('x-delete-after');
+  if (after !== '') {
+    if (!/^-?\d+$/.test(after.trim()))
+      throw new HttpError(400, 'Non-integer X-Delete-After', { code: 'BadDeleteAfter' });
+    const seconds = Number(after);
+    if (seconds < 0) throw new HttpError(400, 'X-Delete-After in past', { code: 'BadDeleteAfter' });
+    ctx.req.headers['x-delete-at'] = String(Math.floor(now.seconds + seconds));
+    delete ctx.req.headers['x-delete-after'];
+  }
+  const at = ctx.req.headers['x-delete-at'];
+  if (typeof at === 'string' && at !== '') {
+    if (!/^\d+(\.\d+)?$/.test(at.trim())) throw new HttpError(400, 'Non-integer X-Delete-At', { code: 'BadDeleteAt' });
+    const deleteAt = Math.floor(Number(at));
+    if (deleteAt <= now.seconds) throw new HttpError(400, 'X-Delete-At in past', { code: 'BadDeleteAt' });
+    ctx.req.headers['x-delete-at'] = String(deleteAt);
+  }
+}
+
+/** The write's X-Timestamp: the client's when valid (container sync does this), else now. */
+function requestTimestamp(ctx: Context): Timestamp {
+  const given = ctx.get('x-timestamp');
+  if (given === '') return Timestamp.now();
+  try {
+    return Timestamp.parse(given);
+  } catch (error) {
+    if (error instanceof InvalidTimestampError) throw new HttpError(400, error.message, { code: 'BadTimestamp' });
+    throw error;
+  }
+}
+
+/** Authorizes against the container's ACL (only fetched when the owner check alone fails). */
+async function authorizeWith(
+  ctx: Context,
+  deps: ProxyDeps,
+  target: ObjectTarget,
+  acl: 'read' | 'write',
+): Promise<void> {
+  if (authorizedWithoutAcl(ctx)) return;
+  const info = await getContainerInfo(ctx, deps, target.account, target.container);
+  authorize(ctx, acl === 'read' ? info.readAcl : info.writeAcl);
+}
+
+/** The container must exist for a write (and is checked after authorization, as Swift does). */
+async function requireContainer(ctx: Context, deps: ProxyDeps, target: ObjectTarget): Promise<void> {
+  const info = await getContainerInfo(ctx, deps, target.account, target.container);
+  if (info.status === 404) throw new HttpError(404, undefined, { code: 'ContainerNotFound' });
+  if (info.status < 200 || info.status >= 300) throw new HttpError(503, undefined, { code: 'ContainerUnavailable' });
+}
+
+/**
+ * Swift's _get_conn_update_headers: each container replica is named by exactly one object
+ * replica (more container replicas than object replicas: some object replicas name several).
+ */
+export function containerUpdateHeaders(
+  containerNodes: readonly RingNode[],
+  containerPartition: number,
+  objectReplicas: number,
+): OutgoingHttpHeaders[] {
+  const perObject: RingNode[][] = Array.from({ length: objectReplicas }, () => []);
+  containerNodes.forEach((node, index) => perObject[index % objectReplicas]?.push(node));
+  return perObject.map((nodes) =>
+    nodes.length === 0
+      ? {}
+      : {
+          'x-container-host': nodes.map((node) => `${node.ip}:${node.port}`).join(','),
+          'x-container-partition': String(containerPartition),
+          'x-container-device': nodes.map((node) => node.device).join(','),
+        },
+  );
+}
+
+function updateHeadersFor(deps: ProxyDeps, target: ObjectTarget, objectReplicas: number): OutgoingHttpHeaders[] {
+  const ring = deps.rings.container;
+  const partition = ring.getPartition(target.account, target.container);
+  return containerUpdateHeaders(ring.getNodes(partition), partition, objectReplicas);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET / HEAD
+
+async function readObject(ctx: Context, deps: ProxyDeps, target: ObjectTarget): Promise<void> {
+  await authorizeWith(ctx, deps, target, 'read');
+  const ring = deps.rings.object;
+  const partition = ring.getPartition(target.account, target.container, target.object);
+  const path = backendPath(partition, target.account, target.container, target.object);
+  const headers = backendHeaders(ctx, { 'x-backend-storage-policy-index': '0' });
+  const outcome = await readFromNodes(ctx, deps, {
+    ring,
+    partition,
+    method: ctx.method as 'GET' | 'HEAD',
+    path,
+    headers,
+  });
+  if (outcome.source === undefined) {
+    if (outcome.failure === undefined) throw new HttpError(503);
+    respondReadFailure(ctx, outcome.failure);
+  }
+  const { response } = outcome.source;
+  ctx.status = response.statusCode ?? 500;
+  copyResponseHeaders(ctx, response.headers);
+  if (ctx.status < 300) ctx.set('Accept-Ranges', 'bytes');
+  if (ctx.method === 'HEAD' || ctx.status === 204 || ctx.status === 304) {
+    response.resume();
+    return;
+  }
+  const body = resumingBody(ctx, deps, { ring, partition, path, headers }, outcome.source);
+  // After the headers are out a failure can only cut the connection: the client sees a short body.
+  body.once('error', () => ctx.res.destroy());
+  ctx.body = body;
+}
+
+interface ResumeContext {
+  ring: ProxyRing;
+  partition: number;
+  path: string;
+  headers: OutgoingHttpHeaders;
+}
+
+/** The single byte range a response covers, or undefined when it cannot be resumed (multipart). */
+function coveredRange(response: IncomingMessage): { start: number; end: number } | undefined {
+  const status = response.statusCode ?? 0;
+  const length = Number(response.headers['content-length']);
+  if (status === 200 && Number.isSafeInteger(length)) return { start: 0, end: length - 1 };
+  if (status === 206) {
+    const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.headers['content-range'] ?? '');
+    if (match !== null) return { start: Number(match[1]), end: Number(match[2]) };
+  }
+  return undefined;
+}
+
+const RESUMES_MAX = 8;
+
+/**
+ * The object body as one stream that survives the loss of its replica: on an error or a stall of
+ * recoverable_node_timeout it asks the next replica for the remaining bytes (same ETag required).
+ */
+function resumingBody(ctx: Context, deps: ProxyDeps, resume: ResumeContext, first: ReadSource): Readable {
+  const log = swiftState(ctx).log;
+  const range = coveredRange(first.response);
+  const etag = first.response.headers.etag;
+  const tried = new Set<string>([nodeLabel(first.node)]);
+  async function* chunks(): AsyncGenerator<Buffer> {
+    let current: IncomingMessage = first.response;
+    let sent = 0;
+    for (let resumes = 0; ; resumes += 1) {
+      const timeoutMs = deps.config.recoverableNodeTimeoutMs;
+      const node = current === first.response ? first.node : undefined;
+      current.setTimeout(timeoutMs, () => {
+        current.destroy(new BackendTimeoutError(`object body stalled for ${timeoutMs} ms`, node ?? first.node));
+      });
+      try {
+        for await (const chunk of current as AsyncIterable<Buffer>) {
+          sent += chunk.length;
+          yield chunk;
+        }
+        if (!current.complete) throw new Error('backend closed the connection mid-body');
+        return;
+      } catch (error) {
+        if (range === undefined || resumes >= RESUMES_MAX) throw error;
+        if (range.start + sent > range.end) return;
+        log.warn({ err: error, sent }, 'object GET lost its replica mid-body; resuming');
+        const next = await openResume(ctx, deps, resume, first.rest, tried, range.start + sent, range.end, etag);
+        if (next === undefined) throw error;
+        current = next;
+      }
+    }
+  }
+  return Readable.from(chunks(), { objectMode: false });
+}
+
+async function openResume(
+  ctx: Context,
+  deps: ProxyDeps,
+  resume: ResumeContext,
+  rest: Iterator<RingNode>,
+  tried: Set<string>,
+  start: number,
+  end: number,
+  etag: string | undefined,
+): Promise<IncomingMessage | undefined> {
+  const candidates: RingNode[] = [...resume.ring.getNodes(resume.partition)];
+  for (let next = rest.next(); next.done !== true && candidates.length < 16; next = rest.next())
+    candidates.push(next.value);
+  for (const node of candidates) {
+    const label = nodeLabel(node);
+    if (tried.has(label)) continue;
+    tried.add(label);
+    try {
+      const headers = { ...resume.headers, range: `bytes=${start}-${end}` };
+      delete headers['if-range'];
+      const response = await deps.backend.request({
+        node,
+        method: 'GET',
+        path: resume.path,
+        headers,
+        connTimeoutMs: deps.config.connTimeoutMs,
+        nodeTimeoutMs: deps.config.recoverableNodeTimeoutMs,
+      });
+      if (response.statusCode === 206 && (etag === undefined || response.headers.etag === etag)) return response;
+      response.resume();
+    } catch (error) {
+      swiftState(ctx).log.warn({ node: label, err: error }, 'resume attempt failed');
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PUT
+
+interface Putter {
+  node: RingNode;
+  index: number;
+  upload: OpenUpload;
+  failed: boolean;
+}
+
+function parseContentLength(ctx: Context, maxFileSize: number): number | undefined {
+  const transferEncoding = ctx.get('transfer-encoding').toLowerCase();
+  const raw = ctx.get('content-length');
+  if (transferEncoding !== '') {
+    if (
+      transferEncoding
+        .split(',')
+        .map((part) => part.trim())
+        .at(-1) !== 'chunked'
+    ) {
+      throw new HttpError(501, 'Not Implemented', { code: 'BadTransferEncoding' });
+    }
+    return undefined;
+  }
+  if (raw === '') throw new HttpError(411, 'Missing Content-Length header.', { code: 'MissingContentLength' });
+  if (!/^\d+$/.test(raw)) throw new HttpError(400, 'Invalid Content-Length header value', { code: 'BadContentLength' });
+  const length = Number(raw);
+  if (length > maxFileSize) throw new HttpError(413, 'Your request is too large.', { code: 'TooLarge' });
+  return length;
+}
+
+async function putObject(ctx: Context, deps: ProxyDeps, target: ObjectTarget): Promise<void> {
+  const limits = deps.config.swift.constraints;
+  await authorizeWith(ctx, deps, target, 'write');
+  await requireContainer(ctx, deps, target);
+  checkObjectName(deps, target.object);
+  const contentLength = parseContentLength(ctx, limits.max_file_size);
+  checkObjectMetadata(ctx, deps);
+  const ifNoneMatch = ctx.get('if-none-match');
+  if (ifNoneMatch !== '' && ifNoneMatch !== '*') {
+    throw new HttpError(400, 'If-None-Match only supports *', { code: 'BadIfNoneMatch' });
+  }
+  const timestamp = requestTimestamp(ctx);
+  applyDeleteHeaders(ctx, Timestamp.now());
+  const detect = ['true', '1', 'yes', 'on', 't', 'y'].includes(ctx.get('x-detect-content-type').toLowerCase());
+  let contentType = ctx.get('content-type');
+  if (contentType === '' || detect) contentType = guessContentType(target.object);
+  delete ctx.req.headers['x-detect-content-type'];
+
+  const ring = deps.rings.object;
+  const partition = ring.getPartition(target.account, target.container, target.object);
+  const path = backendPath(partition, target.account, target.container, target.object);
+  const updates = updateHeadersFor(deps, target, ring.getNodes(partition).length);
+  const headersFor = (index: number): OutgoingHttpHeaders => {
+    const extra: OutgoingHttpHeaders = {
+      'x-timestamp': timestamp.internal,
+      'content-type': contentType,
+      'x-backend-storage-policy-index': '0',
+      'x-backend-container-update-override-content-type': undefined,
+      ...(updates[index] ?? {}),
+    };
+    if (contentLength !== undefined) extra['content-length'] = String(contentLength);
+    else extra['transfer-encoding'] = 'chunked';
+    return backendHeaders(ctx, extra);
+  };
+
+  const putters = await connectPutters(ctx, deps, ring, partition, path, headersFor);
+  const replicas = ring.getNodes(partition).length;
+  const quorum = quorumSize(replicas);
+  const live = putters.filter(
+    (putter): putter is Putter => !(putter instanceof BackendUploadRefusedError) && putter !== undefined,
+  );
+  const refusals = putters.filter(
+    (putter): putter is BackendUploadRefusedError => putter instanceof BackendUploadRefusedError,
+  );
+  if (live.length < quorum) {
+    abortAll(live);
+    if (refusals.some((refusal) => refusal.status === 412))
+      throw new HttpError(412, undefined, { code: 'PreconditionFailed' });
+    const conflict = refusals.find((refusal) => refusal.status === 409);
+    if (conflict !== undefined) throw new HttpError(202, undefined, { code: 'Accepted' });
+    const clientError = refusals.find((refusal) => refusal.status >= 400 && refusal.status < 500);
+    if (clientError !== undefined) throw new HttpError(clientError.status);
+    swiftState(ctx).log.warn({ connected: live.length, quorum }, 'object PUT: too few replicas reachable');
+    throw new HttpError(503, undefined, { code: 'InsufficientReplicas' });
+  }
+
+  const etag = await streamBody(ctx, deps, live, contentLength, limits.max_file_size, quorum);
+  const results = await collectPutResults(ctx, deps, live, etag);
+  // Replicas we never reached count as failures in the quorum decision.
+  while (results.length < replicas) {
+    results.push({ node: { id: -1, ip: '', port: 0, device: '' }, status: 503, headers: {}, body: Buffer.alloc(0) });
+  }
+  const best = bestResult(results, replicas);
+  if (best === undefined || best.status >= 300) {
+    if (best !== undefined && best.status < 500) throw new HttpError(best.status);
+    swiftState(ctx).log.warn({ statuses: results.map((result) => result.status) }, 'object PUT: no quorum');
+    throw new HttpError(503, undefined, { code: 'NoQuorum' });
+  }
+  deps.info.clearContainer(target.account, target.container);
+  ctx.status = 201;
+  ctx.set('ETag', etag);
+  ctx.set('Last-Modified', timestamp.httpDate);
+  ctx.set('X-Timestamp', timestamp.normal);
+  ctx.body = '';
+  ctx.type = 'text/html; charset=UTF-8';
+}
+
+/** One upload per primary at once; a primary that fails to say Continue is replaced by a handoff. */
+async function connectPutters(
+  ctx: Context,
+  deps: ProxyDeps,
+  ring: ProxyRing,
+  partition: number,
+  path: string,
+  headersFor: (index: number) => OutgoingHttpHeaders,
+): Promise<(Putter | BackendUploadRefusedError | undefined)[]> {
+  const primaries = ring.getNodes(partition);
+  const handoffs = ring.getMoreNodes(partition)[Symbol.iterator]();
+  let handoffsLeft = deps.config.requestNodeCountPerReplica * ring.replicaCount - primaries.length;
+  const log = swiftState(ctx).log;
+  const slot = async (primary: RingNode, index: number): Promise<Putter | BackendUploadRefusedError | undefined> => {
+    let node: RingNode | undefined = primary;
+    // Bounded by handoffsLeft, shared by all slots.
+    while (node !== undefined) {
+      try {
+        const upload = await deps.backend.openUpload({
+          node,
+          method: 'PUT',
+          path,
+          headers: headersFor(index),
+          connTimeoutMs: deps.config.connTimeoutMs,
+          nodeTimeoutMs: deps.config.nodeTimeoutMs,
+        });
+        return { node, index, upload, failed: false };
+      } catch (error) {
+        if (error instanceof BackendUploadRefusedError && error.status < 500) return error;
+        log.warn({ node: nodeLabel(node), err: error }, 'object PUT: replica unavailable, trying a handoff');
+      }
+      node = undefined;
+      if (handoffsLeft > 0) {
+        handoffsLeft -= 1;
+        const next = handoffs.next();
+        if (next.done !== true) node = next.value;
+      }
+    }
+    return undefined;
+  };
+  return Promise.all(primaries.map((node, index) => slot(node, index)));
+}
+
+function abortAll(putters: readonly Putter[]): void {
+  for (const putter of putters) putter.upload.request.destroy();
+}
+
+/** Waits for a backend to drain, bounded by node_timeout; false when it failed instead. */
+function waitDrain(putter: Putter, timeoutMs: number): Promise<boolean> {
+  const request = putter.upload.request;
+  if (request.destroyed) return Promise.resolve(false);
+  return new Promise<boolean>((resolve) => {
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      request.off('drain', onDrain);
+      request.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = (): void => done(true);
+    const onClose = (): void => done(false);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    request.once('drain', onDrain);
+    request.once('close', onClose);
+  });
+}
+
+/**
+ * Streams the client's body to every live putter and returns its MD5 (hex). Throws 499 when the
+ * client goes away, 408 when it stalls past client_timeout, 413 past max_file_size, and 503 when
+ * fewer than a quorum of replicas are still receiving.
+ */
+async function streamBody(
+  ctx: Context,
+  deps: ProxyDeps,
+  putters: Putter[],
+  contentLength: number | undefined,
+  maxFileSize: number,
+  quorum: number,
+): Promise<string> {
+  const state = swiftState(ctx);
+  const body = state.body;
+  const md5 = createHash('md5');
+  let received = 0;
+  let clientTimer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  const armClientTimer = (): void => {
+    clearTimeout(clientTimer);
+    clientTimer = setTimeout(() => {
+      timedOut = true;
+      body.destroy(new Error('client timeout'));
+    }, deps.config.clientTimeoutMs);
+  };
+  const alive = (): Putter[] => putters.filter((putter) => !putter.failed && !putter.upload.request.destroyed);
+  try {
+    armClientTimer();
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      armClientTimer();
+      received += chunk.length;
+      if (received > maxFileSize || (contentLength !== undefined && received > contentLength)) {
+        throw new HttpError(413, 'Your request is too large.', { code: 'TooLarge' });
+      }
+      md5.update(chunk);
+      const waits: Promise<void>[] = [];
+      for (const putter of alive()) {
+        if (!putter.upload.request.write(chunk)) {
+          waits.push(
+            waitDrain(putter, deps.config.nodeTimeoutMs).then((ok) => {
+              if (!ok) {
+                putter.failed = true;
+                putter.upload.request.destroy();
+              }
+            }),
+          );
+        }
+      }
+      if (waits.length > 0) await Promise.all(waits);
+      if (alive().length < quorum) throw new HttpError(503, undefined, { code: 'ReplicasLostMidUpload' });
+    }
+  } catch (error) {
+    abortAll(putters);
+    if (error instanceof HttpError) throw error;
+    if (timedOut) throw new HttpError(408, 'Request Timeout', { code: 'ClientTimeout' });
+    throw new HttpError(499, 'Client Disconnect', { code: 'ClientDisconnect', cause: error });
+  } finally {
+    clearTimeout(clientTimer);
+  }
+  if (contentLength !== undefined && received < contentLength) {
+    abortAll(putters);
+    throw new HttpError(499, 'Client Disconnect', { code: 'ClientDisconnect' });
+  }
+  for (const putter of alive()) putter.upload.request.end();
+  return md5.digest('hex');
+}
+
+async function collectPutResults(
+  ctx: Context,
+  deps: ProxyDeps,
+  putters: Putter[],
+  etag: string,
+): Promise<NodeResult[]> {
+  const log = swiftState(ctx).log;
+  return Promise.all(
+    putters.map(async (putter): Promise<NodeResult> => {
+      const failed = (error?: Error): NodeResult => ({
+        node: putter.node,
+        status: 503,
+        headers: {},
+        body: Buffer.alloc(0),
+        error,
+      });
+      if (putter.failed) return failed();
+      try {
+        const response = await putter.upload.response;
+        const body = await readBody(response, deps.config.nodeTimeoutMs);
+        const status = response.statusCode ?? 500;
+        const backendEtag = String(response.headers.etag ?? '').replace(/"/g, '');
+        if (status === 201 && backendEtag !== '' && backendEtag !== etag) {
+          log.error({ node: nodeLabel(putter.node), backendEtag, etag }, 'object PUT: replica stored a different ETag');
+          return failed();
+        }
+        return { node: putter.node, status, headers: response.headers, body };
+      } catch (error) {
+        log.warn({ node: nodeLabel(putter.node), err: error }, 'object PUT: replica failed');
+        return failed(error instanceof Error ? error : new BackendError(String(error), putter.node));
+      }
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST / DELETE
+
+async function postObject(ctx: Context, deps: ProxyDeps, target: ObjectTarget): Promise<void> {
+  await authorizeWith(ctx, deps, target, 'write');
+  await requireContainer(ctx, deps, target);
+  checkObjectName(deps, target.object);
+  checkObjectMetadata(ctx, deps);
+  const timestamp = requestTimestamp(ctx);
+  applyDeleteHeaders(ctx, Timestamp.now());
+  await fanOut(ctx, deps, target, 'POST', timestamp);
+}
+
+async function deleteObject(ctx: Context, deps: ProxyDeps, target: ObjectTarget): Promise<void> {
+  await authorizeWith(ctx, deps, target, 'write');
+  await requireContainer(ctx, deps, target);
+  const timestamp = requestTimestamp(ctx);
+  await fanOut(ctx, deps, target, 'DELETE', timestamp);
+  deps.info.clearContainer(target.account, target.container);
+}
+
+async function fanOut(
+  ctx: Context,
+  deps: ProxyDeps,
+  target: ObjectTarget,
+  method: string,
+  timestamp: Timestamp,
+): Promise<void> {
+  const ring = deps.rings.object;
+  const partition = ring.getPartition(target.account, target.container, target.object);
+  const updates = updateHeadersFor(deps, target, ring.getNodes(partition).length);
+  const results = await makeRequests(ctx, deps, {
+    ring,
+    partition,
+    method,
+    path: backendPath(partition, target.account, target.container, target.object),
+    headersFor: (index) =>
+      backendHeaders(ctx, {
+        'x-timestamp': timestamp.internal,
+        'x-backend-storage-policy-index': '0',
+        ...(method === 'POST' ? { 'content-length': '0' } : {}),
+        ...(updates[index] ?? {}),
+      }),
+  });
+  respondWithBest(ctx, results, ring.replicaCount);
+}

@@ -1,0 +1,123 @@
+/**
+ * Internal subrequests: a middleware's own request run through the pipeline stages after
+ * authentication, with a fresh Koa context over a synthetic request (no socket), the caller's
+ * identity and transaction id, and errors rendered into the response rather than thrown.
+ * See state.ts for the contract middlewares rely on.
+ */
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import type Koa from 'koa';
+import type { Context, Middleware } from 'koa';
+import { HttpError } from '../common/errors.js';
+import { renderError } from './middleware/catch-errors.js';
+import {
+  MAX_SUBREQUEST_DEPTH,
+  swiftState,
+  type SubResponse,
+  type SubrequestOptions,
+  type SwiftState,
+} from './state.js';
+
+const DEFAULT_BUFFER_MAX_BYTES = 64 * 1024 * 1024;
+
+export async function bufferBody(body: SubResponse['body'], maxBytes = DEFAULT_BUFFER_MAX_BYTES): Promise<Buffer> {
+  if (body === null) return Buffer.alloc(0);
+  if (typeof body === 'string') return Buffer.from(body);
+  if (Buffer.isBuffer(body)) return body;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer | string>) {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += buffer.length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new Error(`subrequest body larger than ${maxBytes} bytes`);
+    }
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export class SubrequestRunner {
+  private app: Koa | undefined;
+  private inner: Middleware | undefined;
+
+  /** Wires the runner to the app and to the composed stages after authentication. */
+  attach(app: Koa, inner: Middleware): void {
+    this.app = app;
+    this.inner = inner;
+  }
+
+  async run(parentCtx: Context, options: SubrequestOptions): Promise<SubResponse> {
+    const { app, inner } = this;
+    if (app === undefined || inner === undefined) throw new Error('SubrequestRunner used before attach()');
+    const parent = swiftState(parentCtx);
+    if (parent.depth >= MAX_SUBREQUEST_DEPTH) {
+      throw new HttpError(500, `subrequests nested deeper than ${MAX_SUBREQUEST_DEPTH}`, { code: 'SubrequestLoop' });
+    }
+    const req = new IncomingMessage(new Socket());
+    req.method = options.method.toUpperCase();
+    req.url = options.path;
+    req.httpVersion = '1.1';
+    req.httpVersionMajor = 1;
+    req.httpVersionMinor = 1;
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = value;
+    headers.host ??= parentCtx.get('host');
+    headers['x-trans-id'] = parent.txId;
+    let body: Readable;
+    if (options.body === undefined) {
+      body = Readable.from([]);
+      headers['content-length'] ??= '0';
+    } else if (typeof options.body === 'string' || Buffer.isBuffer(options.body)) {
+      const buffer = Buffer.from(options.body);
+      body = Readable.from([buffer]);
+      headers['content-length'] = String(buffer.length);
+    } else {
+      body = options.body;
+    }
+    req.headers = headers;
+    req.push(null);
+    const res = new ServerResponse(req);
+    const ctx = app.createContext(req, res);
+    const state: SwiftState = {
+      txId: parent.txId,
+      log: parent.log.child({ source: options.source ?? 'subrequest' }),
+      startMs: Date.now(),
+      body,
+      remoteUser: parent.remoteUser,
+      authorize: options.preAuthed === true ? undefined : parent.authorize,
+      swiftOwner: false,
+      source: options.source,
+      depth: parent.depth + 1,
+      env: new Map(),
+      subrequest: (nested) => this.run(ctx, nested),
+    };
+    (ctx.state as { swift?: SwiftState }).swift = state;
+    try {
+      await inner(ctx, () => Promise.resolve());
+    } catch (error) {
+      renderError(ctx, error, state.log);
+    }
+    const responseHeaders: Record<string, string> = {};
+    for (const [name, value] of Object.entries(ctx.response.headers)) {
+      if (value === undefined) continue;
+      responseHeaders[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+    }
+    const responseBody: unknown = ctx.body;
+    let subBody: SubResponse['body'] = null;
+    if (responseBody instanceof Readable || Buffer.isBuffer(responseBody) || typeof responseBody === 'string') {
+      subBody = responseBody;
+    } else if (responseBody !== null && responseBody !== undefined) {
+      subBody = JSON.stringify(responseBody);
+    }
+    state.log.debug({ method: req.method, path: options.path, status: ctx.status }, 'subrequest');
+    return {
+      status: ctx.status,
+      headers: responseHeaders,
+      body: subBody,
+      buffer: (maxBytes?: number) => bufferBody(subBody, maxBytes),
+    };
+  }
+}
