@@ -1,0 +1,252 @@
+/**
+ * The per-request context every S3 operation receives, the response it returns, and the shared
+ * translations between the two APIs: Swift statuses to S3 errors, x-amz-meta-* to X-Object-Meta-*,
+ * S3 ETags and dates, Range parsing and the GET/HEAD conditionals (evaluated here, against the
+ * S3 ETag, because a multipart object's S3 ETag is not the manifest's Swift ETag).
+ */
+import type { Readable } from 'node:stream';
+import type { CheckedBody } from './body.js';
+import { S3Error, S3Errors } from './errors.js';
+import type { SwiftClient, SwiftSubresponse } from './swift-client.js';
+import { xmlDocument, type XmlElementNode } from './xml.js';
+
+export const SEGMENTS_SUFFIX = '+segments';
+export const MAX_OBJECT_SIZE = 5 * 1024 * 1024 * 1024;
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+export const MAX_PARTS = 10_000;
+export const SYSMETA = 'x-object-sysmeta-s3api-';
+/** S3 shows buckets with no known creation time at this date, as Swift's s3api does. */
+export const DEFAULT_CREATION_DATE = '2009-02-03T16:45:09.000Z';
+
+export interface S3Owner {
+  id: string;
+  displayName: string;
+}
+
+export interface S3Context {
+  method: string;
+  bucket?: string;
+  key?: string;
+  query: Map<string, string>;
+  header(name: string): string | undefined;
+  /** All request headers, lower-case names. */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  swift: SwiftClient;
+  owner: S3Owner;
+  requestId: string;
+  /** The request body, decoded and checked while read. Call at most once. */
+  body(): CheckedBody;
+  nowMs: number;
+  log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+}
+
+export interface S3Response {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string | Buffer | Readable | null;
+}
+
+export function xmlResponse(root: XmlElementNode, status = 200, headers: Record<string, string> = {}): S3Response {
+  return { status, headers: { 'content-type': 'application/xml', ...headers }, body: xmlDocument(root) };
+}
+
+/** S3's ISO form with milliseconds and Z. */
+export function s3Date(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** Swift listing `last_modified` (ISO without zone, microseconds) to S3's form. */
+export function listingDate(value: string | undefined): string {
+  if (value === undefined || value === '') return DEFAULT_CREATION_DATE;
+  const ms = Date.parse(value.endsWith('Z') ? value : `${value}Z`);
+  return Number.isNaN(ms) ? DEFAULT_CREATION_DATE : s3Date(ms);
+}
+
+export function quoteEtag(etag: string): string {
+  const bare = etag.replace(/^"|"$/g, '');
+  return `"${bare}"`;
+}
+
+export function unquoteEtag(etag: string): string {
+  return etag.trim().replace(/^W\//, '').replace(/^"|"$/g, '');
+}
+
+/** The S3 ETag of a Swift object response: the s3api sysmeta one for multipart objects. */
+export function s3EtagOf(headers: Readonly<Record<string, string>>): string {
+  return unquoteEtag(headers[`${SYSMETA}etag`] ?? headers.etag ?? '');
+}
+
+export function isManifest(headers: Readonly<Record<string, string>>): boolean {
+  return (headers['x-static-large-object'] ?? '').toLowerCase() === 'true';
+}
+
+/** Maps a failed Swift response to S3's error for the resource the request named. */
+export function swiftFailure(
+  response: SwiftSubresponse,
+  context: { bucket?: string; key?: string; uploadId?: string },
+): S3Error {
+  const status = response.status;
+  switch (status) {
+    case 401:
+    case 403:
+      return S3Errors.accessDenied();
+    case 404:
+      if (context.uploadId !== undefined) return S3Errors.noSuchUpload(context.uploadId);
+      if (context.key !== undefined) return S3Errors.noSuchKey(context.key);
+      return S3Errors.noSuchBucket(context.bucket ?? '');
+    case 408:
+    case 499:
+      return S3Errors.requestTimeout();
+    case 411:
+      return S3Errors.missingContentLength();
+    case 412:
+      return S3Errors.preconditionFailed('If-Match');
+    case 413:
+      return S3Errors.entityTooLarge();
+    case 416:
+      return S3Errors.invalidRange();
+    case 422:
+      return S3Errors.badDigest();
+    case 503:
+    case 507:
+      return S3Errors.serviceUnavailable();
+    default:
+      if (status >= 400 && status < 500)
+        return new S3Error('InvalidRequest', 400, `Swift refused the request (${status}).`);
+      return S3Errors.internalError();
+  }
+}
+
+/** An object operation got 404: was it the key or the whole bucket? (s3api asks the container.) */
+export async function notFoundError(ctx: S3Context, bucket: string, key: string): Promise<S3Error> {
+  const head = await ctx.swift.request('HEAD', bucket, undefined);
+  return head.status === 404 ? S3Errors.noSuchBucket(bucket) : S3Errors.noSuchKey(key);
+}
+
+const PASSTHROUGH_HEADERS = [
+  'content-type',
+  'content-disposition',
+  'content-encoding',
+  'content-language',
+  'cache-control',
+  'expires',
+];
+
+/** S3 request headers to the Swift headers of a PUT: user metadata and the standard headers. */
+export function objectHeadersFromRequest(ctx: S3Context): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of PASSTHROUGH_HEADERS) {
+    let value = ctx.header(name);
+    if (value === undefined) continue;
+    if (name === 'content-encoding') {
+      // aws-chunked is the transfer framing, not the object's encoding.
+      value = value
+        .split(',')
+        .map((v) => v.trim())
+        .filter((v) => v !== '' && v !== 'aws-chunked')
+        .join(', ');
+      if (value === '') continue;
+    }
+    headers[name] = value;
+  }
+  for (const [name, value] of Object.entries(ctx.headers)) {
+    if (!name.startsWith('x-amz-meta-') || value === undefined) continue;
+    headers[`x-object-meta-${name.slice('x-amz-meta-'.length)}`] = Array.isArray(value) ? value.join(',') : value;
+  }
+  return headers;
+}
+
+/** Swift object headers to S3 response headers: metadata, standard headers, ETag, dates. */
+export function objectResponseHeaders(
+  swiftHeaders: Readonly<Record<string, string>>,
+  checksumMode: boolean,
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of PASSTHROUGH_HEADERS) {
+    const value = swiftHeaders[name];
+    if (value !== undefined) headers[name] = value;
+  }
+  for (const [name, value] of Object.entries(swiftHeaders)) {
+    if (name.startsWith('x-object-meta-')) headers[`x-amz-meta-${name.slice('x-object-meta-'.length)}`] = value;
+    if (checksumMode && name.startsWith(`${SYSMETA}checksum-`))
+      headers[`x-amz-checksum-${name.slice(`${SYSMETA}checksum-`.length)}`] = value;
+    if (checksumMode && name.startsWith('x-object-transient-sysmeta-s3api-checksum-')) {
+      headers[`x-amz-checksum-${name.slice('x-object-transient-sysmeta-s3api-checksum-'.length)}`] = value;
+    }
+  }
+  headers.etag = quoteEtag(s3EtagOf(swiftHeaders));
+  if (swiftHeaders['last-modified'] !== undefined) headers['last-modified'] = swiftHeaders['last-modified'];
+  headers['accept-ranges'] = 'bytes';
+  return headers;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+/**
+ * One `bytes=` range against an object of `size` bytes: undefined when absent or not one range
+ * (S3 then serves the whole object), InvalidRange when unsatisfiable.
+ */
+export function parseRange(value: string | undefined, size: number): ByteRange | undefined {
+  if (value === undefined) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
+  if (match === null) return undefined;
+  const [, first = '', last = ''] = match;
+  if (first === '' && last === '') return undefined;
+  if (first === '') {
+    const suffix = Number(last);
+    if (suffix === 0) throw S3Errors.invalidRange();
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(first);
+  const end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
+  if (last !== '' && Number(last) < start) return undefined;
+  if (start >= size) throw S3Errors.invalidRange();
+  return { start, end };
+}
+
+/** RFC 7232 evaluation of If-Match / If-None-Match / If-(Un)Modified-Since: a status or undefined. */
+export function evaluateConditions(
+  conditions: { ifMatch?: string; ifNoneMatch?: string; ifModifiedSince?: string; ifUnmodifiedSince?: string },
+  etag: string,
+  lastModified: string | undefined,
+): 304 | 412 | undefined {
+  const matches = (list: string): boolean =>
+    list
+      .split(',')
+      .map((item) => item.trim())
+      .some((item) => item === '*' || unquoteEtag(item) === etag);
+  const modifiedMs = lastModified === undefined ? Number.NaN : Date.parse(lastModified);
+  if (conditions.ifMatch !== undefined) {
+    if (!matches(conditions.ifMatch)) return 412;
+  } else if (conditions.ifUnmodifiedSince !== undefined) {
+    const since = Date.parse(conditions.ifUnmodifiedSince);
+    if (!Number.isNaN(since) && !Number.isNaN(modifiedMs) && modifiedMs > since) return 412;
+  }
+  if (conditions.ifNoneMatch !== undefined) {
+    if (matches(conditions.ifNoneMatch)) return 304;
+  } else if (conditions.ifModifiedSince !== undefined) {
+    const since = Date.parse(conditions.ifModifiedSince);
+    if (!Number.isNaN(since) && !Number.isNaN(modifiedMs) && modifiedMs <= since) return 304;
+  }
+  return undefined;
+}
+
+/** Canned ACLs S3 clients send; the ones Swift can express map to container ACLs. */
+export function containerReadAcl(canned: string): string | undefined {
+  switch (canned) {
+    case 'private':
+    case 'bucket-owner-read':
+    case 'bucket-owner-full-control':
+    case 'authenticated-read':
+      return '';
+    case 'public-read':
+    case 'public-read-write':
+      return '.r:*,.rlistings';
+    default:
+      return undefined;
+  }
+}
