@@ -87,13 +87,8 @@ export async function reclaimSpace(
     });
   };
 
-  const iterator = database.db.iterator({
-    gt: options.after ?? undefined,
-    gte: options.after === undefined ? range.gte : undefined,
-    lt: range.lt,
-    keyEncoding: 'buffer',
-    valueEncoding: 'utf8',
-  });
+  const bounds = options.after === undefined ? { gte: range.gte, lt: range.lt } : { gt: options.after, lt: range.lt };
+  const iterator = database.db.iterator({ ...bounds, keyEncoding: 'buffer', valueEncoding: 'utf8' });
   try {
     // Bounded by maxKeys and by the finite range.
     while (result.keysScanned < maxKeys) {
