@@ -22,6 +22,11 @@ import type { ServerType, StorageServer } from './server-types.js';
 
 const DRAIN_TIMEOUT_MS = 10_000;
 
+// Every PUT holds a libuv thread through its fsyncs; with the default 4 threads, 4 slow fsyncs stall
+// every other file operation. More threads let the kernel batch concurrent fsyncs into one journal
+// commit. Set before the first file operation (the pool starts lazily); an operator's value wins.
+process.env.UV_THREADPOOL_SIZE ??= '64';
+
 /**
  * The container or account server, loaded by name so this process runs (answering 501) while that
  * code is missing or broken. Both share one per-device database registry (storage-node/db/).

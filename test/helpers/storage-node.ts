@@ -38,6 +38,8 @@ export interface StorageNodeOptions {
   config?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** Extra environment for the process (NEBULA_LOG_LEVEL defaults to 'silent'). */
   env?: Readonly<Record<string, string>>;
+  /** Extra node flags before the script (e.g. `['--cpu-prof', '--cpu-prof-dir=/tmp/prof']`). */
+  nodeArgs?: readonly string[];
   /** How long to wait for `listening` (default 10 s). */
   startTimeoutMs?: number;
 }
@@ -109,11 +111,12 @@ async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<bool
 }
 
 async function launch(
+  nodeArgs: readonly string[],
   confPath: string,
   env: Readonly<Record<string, string>>,
   startTimeoutMs: number,
 ): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
-  const child = spawn(process.execPath, [STORAGE_NODE_MAIN, confPath], {
+  const child = spawn(process.execPath, [...nodeArgs, STORAGE_NODE_MAIN, confPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NEBULA_LOG_LEVEL: 'silent', ...env },
   });
@@ -129,10 +132,13 @@ async function launch(
       reject(new Error(`storage node did not start within ${startTimeoutMs} ms: ${stderr}`));
     }, startTimeoutMs);
     child.stdout?.setEncoding('utf8');
+    let listening = false;
     child.stdout?.on('data', (text: string) => {
-      stdout += text;
+      if (listening) return; // later output (access logs at a verbose level) is drained, not kept
+      stdout = (stdout + text).slice(-4096);
       const match = /listening [^\s]+:(\d+)/.exec(stdout);
       if (match !== null) {
+        listening = true;
         clearTimeout(timer);
         resolve(Number(match[1]));
       }
@@ -182,7 +188,7 @@ export async function startStorageNode(options: StorageNodeOptions = {}): Promis
 
   const make = async (fixedPort: number | undefined): Promise<RunningStorageNode> => {
     const launchEnv = fixedPort === undefined ? env : { ...env, NEBULA_DEFAULT__BIND_PORT: String(fixedPort) };
-    const { child, port, stderr } = await launch(confPath, launchEnv, startTimeoutMs);
+    const { child, port, stderr } = await launch(options.nodeArgs ?? [], confPath, launchEnv, startTimeoutMs);
     const node: RunningStorageNode = {
       url: `http://127.0.0.1:${port}`,
       host: '127.0.0.1',
