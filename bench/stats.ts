@@ -63,6 +63,7 @@ export class LatencyHistogram {
   percentile(p: number): number {
     if (this.count === 0) return Number.NaN;
     const rank = Math.max(1, Math.ceil((p / 100) * this.count));
+    if (rank >= this.count) return this.maxMicros; // the largest value is known exactly
     let seen = 0;
     for (let index = 0; index < BUCKET_COUNT; index += 1) {
       seen += this.counts[index] ?? 0;

@@ -1,0 +1,69 @@
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { cpuBetween, parseProcStat, sampleTree } from '../../../bench/cpu.js';
+import { PayloadPool, variantsFor } from '../../../bench/payload.js';
+import { listContainerName } from '../../../bench/runner.js';
+
+const pool = new PayloadPool(1024 * 1024);
+
+test('bodies are pool slices; digests match the streamed bytes, wrapping included', (t) => {
+  for (const size of [0, 1, 4096, 1024 * 1024 + 17, 3 * 1024 * 1024]) {
+    for (const variant of [0, 3]) {
+      const body = pool.body(size, variant);
+      t.is(body.length, size);
+      const streamed = Buffer.concat([...pool.chunks(size, variant, 64 * 1024)]);
+      t.true(streamed.equals(body));
+      const digest = pool.digest(size, variant);
+      t.is(digest.md5Hex, createHash('md5').update(body).digest('hex'));
+      t.is(digest.sha256Hex, createHash('sha256').update(body).digest('hex'));
+      t.is(Buffer.from(digest.md5Base64, 'base64').toString('hex'), digest.md5Hex);
+    }
+  }
+  t.not(pool.digest(4096, 0).md5Hex, pool.digest(4096, 1).md5Hex);
+  t.is(variantsFor(4096), 8);
+  t.is(variantsFor(1024 ** 3), 2);
+});
+
+test('/proc/<pid>/stat parsing survives spaces and parentheses in the command', (t) => {
+  const fields = [
+    'S',
+    '42',
+    ...Array.from({ length: 9 }, () => '0'),
+    '150',
+    '50',
+    '30',
+    '20',
+    ...Array.from({ length: 4 }, () => '0'),
+    '777',
+  ];
+  const parsed = parseProcStat(`1234 (swift (object) server) ${fields.join(' ')} 0 0`);
+  t.deepEqual(parsed, { pid: 1234, ppid: 42, cpuS: 2.5, startTicks: 777 });
+  t.is(parseProcStat('garbage'), undefined);
+});
+
+test('cpuBetween counts deltas, and all of a process that appeared', (t) => {
+  const before = new Map([
+    ['1@1', 10],
+    ['2@5', 1],
+  ]);
+  const after = new Map([
+    ['1@1', 12.5],
+    ['3@9', 0.5],
+  ]);
+  t.is(cpuBetween(before, after), 3);
+});
+
+test('sampleTree finds this process tree on Linux', (t) => {
+  const sample = sampleTree([process.ppid]);
+  if (process.platform !== 'linux') {
+    t.is(sample.size, 0);
+    return;
+  }
+  t.true(sample.size >= 1);
+  t.false([...sample.keys()].some((key) => key.startsWith(`${process.pid}@`)));
+});
+
+test('listing containers are per API', (t) => {
+  t.is(listContainerName('swift', 10_000), 'nebula-bench-list-swift-10000');
+  t.not(listContainerName('s3', 10), listContainerName('swift', 10));
+});
