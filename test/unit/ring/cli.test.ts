@@ -57,7 +57,7 @@ test('create, add, rebalance, show: Swift words and exit codes', (t) => {
   t.is(rebalanced.status, EXIT_SUCCESS, rebalanced.out.join('\n'));
   t.regex(
     rebalanced.out[0] ?? '',
-    /^Reassigned 768 \(300\.00%\) partitions\. Balance is now \d+\.\d\d\.  Dispersion is now 0\.00$/,
+    /^Reassigned 768 \(300\.00%\) partitions\. Balance is now \d+\.\d\d\. {2}Dispersion is now 0\.00$/,
   );
   t.true(existsSync(join(builder, '..', 'object.ring.gz')));
 
