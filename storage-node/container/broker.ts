@@ -21,6 +21,8 @@ import { scanListing, type ScanEntry, type ScanQuery } from '../listing/scan.js'
 import type { Constraints } from '../../common/constraints.js';
 
 export const ZERO_TIMESTAMP = '0000000000.00000';
+/** Rows per mergeObjectRows call: bounds one batch's memory and the time the container's lock is held. */
+export const MERGE_ROWS_MAX = 10_000;
 
 /** Where the container server reports this container's stats (from the proxy's X-Account-* headers). */
 export interface AccountUpdateTarget {
@@ -322,6 +324,54 @@ export class ContainerBroker {
         { type: 'put', key: this.infoKey, value: encodeInfo(updated) },
       ]);
       return true;
+    });
+  }
+
+  /**
+   * Merges many object rows at once (a replicator's or a bulk loader's batch, Swift's
+   * merge_items): one read of the existing rows, one atomic batch, newest timestamp per name.
+   * Returns how many rows changed.
+   */
+  async mergeObjectRows(updates: readonly (ObjectRowUpdate & { name: string; deleted?: boolean })[]): Promise<number> {
+    assert.ok(updates.length <= MERGE_ROWS_MAX, `at most ${MERGE_ROWS_MAX} rows per merge`);
+    return this.database.locks.run(this.lock, async () => {
+      const newest = new Map<string, StoredObjectRow>();
+      for (const update of updates) {
+        const incoming: StoredObjectRow = update.deleted
+          ? { t: update.timestamp, s: 0, c: 'application/deleted', e: 'noetag', d: 1 }
+          : { t: update.timestamp, s: update.size, c: update.contentType, e: update.etag };
+        const seen = newest.get(update.name);
+        if (seen === undefined || incoming.t > seen.t) newest.set(update.name, incoming);
+      }
+      const names = [...newest.keys()];
+      const keys = names.map((name) => rowKey(this.rows, name));
+      const [infoValue, ...rowValues] = await this.database.db.getMany([this.infoKey, ...keys]);
+      if (infoValue === undefined) throw new ContainerNotFoundError();
+      const info = parseContainerInfo(infoValue);
+      let count = info.object_count;
+      let bytes = info.bytes_used;
+      const operations: { type: 'put'; key: Buffer; value: string }[] = [];
+      names.forEach((name, index) => {
+        const incoming = newest.get(name);
+        const key = keys[index];
+        if (incoming === undefined || key === undefined) return;
+        const rowValue = rowValues[index];
+        const existing = rowValue === undefined ? undefined : parseRow(rowValue);
+        if (existing !== undefined && existing.t >= incoming.t) return;
+        if (existing !== undefined && existing.d !== 1) {
+          count -= 1;
+          bytes -= existing.s;
+        }
+        if (incoming.d !== 1) {
+          count += 1;
+          bytes += incoming.s;
+        }
+        operations.push({ type: 'put', key, value: JSON.stringify(incoming) });
+      });
+      if (operations.length === 0) return 0;
+      const updated: ContainerInfo = { ...info, object_count: count, bytes_used: bytes };
+      await this.database.db.batch([...operations, { type: 'put', key: this.infoKey, value: encodeInfo(updated) }]);
+      return operations.length;
     });
   }
 
