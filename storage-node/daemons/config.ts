@@ -1,0 +1,136 @@
+/**
+ * The daemons' typed config, read from the storage node's own INI file (as Swift reads
+ * `[object-replicator]`, `[object-auditor]`, ... from object-server.conf), frozen.
+ *
+ * Every section takes `interval` (seconds between pass starts, default 30), `conn_timeout`
+ * (0.5 s) and `node_timeout` (10 s). `[DEFAULT] daemons` lists the daemons a storage node runs
+ * inside its own process (`all`, or names; default none: run them with daemons/main.js instead).
+ * `recon_cache_path` (default `<devices>/../recon-cache`) is where passes leave their JSON reports.
+ */
+import { join } from 'node:path';
+import { ConfigError, ConfigSection, type Ini } from '../../common/config.js';
+import type { StorageNodeConfig } from '../config.js';
+
+export const DAEMON_NAMES = [
+  'object-replicator',
+  'object-auditor',
+  'object-updater',
+  'object-expirer',
+  'container-replicator',
+  'account-replicator',
+] as const;
+export type DaemonName = (typeof DAEMON_NAMES)[number];
+
+export function isDaemonName(value: string): value is DaemonName {
+  return (DAEMON_NAMES as readonly string[]).includes(value);
+}
+
+export interface CommonDaemonConfig {
+  intervalMs: number;
+  connTimeoutMs: number;
+  nodeTimeoutMs: number;
+}
+
+export interface ReplicatorConfig extends CommonDaemonConfig {
+  /** Partitions worked on at once. */
+  concurrency: number;
+  /** Files (data, tombstones, metadata) pushed per second; 0 = unlimited. */
+  filesPerSecond: number;
+  reclaimAgeSeconds: number;
+  /** Whether a handoff partition is removed once every primary has it (Swift's default). */
+  deleteHandoffs: boolean;
+}
+
+export interface AuditorConfig extends CommonDaemonConfig {
+  bytesPerSecond: number;
+  filesPerSecond: number;
+  zeroByteFilesPerSecond: number;
+}
+
+export interface UpdaterConfig extends CommonDaemonConfig {
+  concurrency: number;
+  updatesPerSecond: number;
+}
+
+export interface ExpirerConfig extends CommonDaemonConfig {
+  /** Expired objects deleted per second; 0 = unlimited. */
+  deletesPerSecond: number;
+}
+
+export interface DaemonsConfig {
+  node: StorageNodeConfig;
+  swiftDir: string;
+  reconCachePath: string;
+  /** Daemons this storage node process runs itself. */
+  inProcess: readonly DaemonName[];
+  objectReplicator: ReplicatorConfig;
+  containerReplicator: ReplicatorConfig;
+  accountReplicator: ReplicatorConfig;
+  auditor: AuditorConfig;
+  updater: UpdaterConfig;
+  expirer: ExpirerConfig;
+}
+
+function positiveMs(section: ConfigSection, option: string, fallbackSeconds: number): number {
+  const value = section.float(option, fallbackSeconds);
+  if (!(value > 0)) throw new ConfigError(`[${section.name}] ${option} must be positive`);
+  return Math.round(value * 1000);
+}
+
+function nonNegative(section: ConfigSection, option: string, fallback: number): number {
+  const value = section.float(option, fallback);
+  if (value < 0) throw new ConfigError(`[${section.name}] ${option} must not be negative`);
+  return value;
+}
+
+function common(section: ConfigSection): CommonDaemonConfig {
+  return {
+    intervalMs: positiveMs(section, 'interval', 30),
+    connTimeoutMs: positiveMs(section, 'conn_timeout', 0.5),
+    nodeTimeoutMs: positiveMs(section, 'node_timeout', 10),
+  };
+}
+
+function replicator(ini: Ini, name: string, reclaimAgeSeconds: number): ReplicatorConfig {
+  const section = ConfigSection.of(ini, name);
+  return Object.freeze({
+    ...common(section),
+    concurrency: Math.max(1, section.int('concurrency', 2)),
+    filesPerSecond: nonNegative(section, 'files_per_second', 0),
+    reclaimAgeSeconds: section.int('reclaim_age', reclaimAgeSeconds),
+    deleteHandoffs: section.bool('handoff_delete', true),
+  });
+}
+
+export function daemonsConfigFrom(node: StorageNodeConfig): DaemonsConfig {
+  const { ini } = node;
+  const defaults = ConfigSection.of(ini, 'DEFAULT');
+  const listed = defaults.list('daemons');
+  const inProcess = listed.includes('all') ? [...DAEMON_NAMES] : listed.filter(isDaemonName);
+  const unknown = listed.filter((name) => name !== 'all' && !isDaemonName(name));
+  if (unknown.length > 0) throw new ConfigError(`[DEFAULT] daemons: unknown ${unknown.join(', ')}`);
+  const auditor = ConfigSection.of(ini, 'object-auditor');
+  const updater = ConfigSection.of(ini, 'object-updater');
+  const expirer = ConfigSection.of(ini, 'object-expirer');
+  return Object.freeze({
+    node,
+    swiftDir: defaults.string('swift_dir', '/etc/nebula'),
+    reconCachePath: defaults.string('recon_cache_path', join(node.devices, '..', 'recon-cache')),
+    inProcess: Object.freeze(inProcess),
+    objectReplicator: replicator(ini, 'object-replicator', node.object.reclaimAgeSeconds),
+    containerReplicator: replicator(ini, 'container-replicator', node.object.reclaimAgeSeconds),
+    accountReplicator: replicator(ini, 'account-replicator', node.object.reclaimAgeSeconds),
+    auditor: Object.freeze({
+      ...common(auditor),
+      bytesPerSecond: nonNegative(auditor, 'bytes_per_second', 10_000_000),
+      filesPerSecond: nonNegative(auditor, 'files_per_second', 20),
+      zeroByteFilesPerSecond: nonNegative(auditor, 'zero_byte_files_per_second', 50),
+    }),
+    updater: Object.freeze({
+      ...common(updater),
+      concurrency: Math.max(1, updater.int('concurrency', 8)),
+      updatesPerSecond: nonNegative(updater, 'objects_per_second', 50),
+    }),
+    expirer: Object.freeze({ ...common(expirer), deletesPerSecond: nonNegative(expirer, 'deletes_per_second', 0) }),
+  });
+}
