@@ -37,6 +37,8 @@ export async function handleAccount(ctx: Context, deps: ProxyDeps, path: SwiftPa
       return postAccount(ctx, deps, account);
     case 'PUT':
     case 'DELETE':
+      // Swift authorizes before the method check: owners get 403, reseller admins 405.
+      authorize(ctx);
       if (!deps.config.allowAccountManagement) {
         ctx.set('Allow', 'HEAD, GET, POST');
         throw new HttpError(405, undefined, { code: 'MethodNotAllowed' });

@@ -32,9 +32,9 @@ export interface ClusterOptions {
   partPower?: number;
   proxyOptions?: LocalClusterOptions['proxyOptions'];
   storageOptions?: LocalClusterOptions['storageOptions'];
-  /** Keep the temp dir after stop (for debugging). */
+  /** Keep the temp dir after stop (for debugging; also when $NEBULA_CLUSTER_KEEP is set). */
   keepDir?: boolean;
-  /** Log level of the processes (default silent); their logs are in `<dir>/log/`. */
+  /** Log level of the processes (default $NEBULA_CLUSTER_LOG_LEVEL or silent); logs are in `<dir>/log/`. */
   logLevel?: string;
 }
 
@@ -71,7 +71,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       workers: options.workers ?? 0,
       proxyOptions: options.proxyOptions,
       storageOptions: { fsync: 'false', ...(options.storageOptions ?? {}) },
-      logLevel: options.logLevel ?? 'silent',
+      logLevel: options.logLevel ?? process.env.NEBULA_CLUSTER_LOG_LEVEL ?? 'silent',
     });
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
@@ -100,7 +100,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       try {
         await stopAll();
       } finally {
-        if (options.keepDir !== true) await rm(dir, { recursive: true, force: true });
+        if (options.keepDir !== true && process.env.NEBULA_CLUSTER_KEEP === undefined) {
+          await rm(dir, { recursive: true, force: true });
+        }
       }
     },
   });
