@@ -262,6 +262,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const startedAt = new Date();
   const outDir = resolve(str(values, 'out') ?? `nebula-bench-${startedAt.toISOString().replace(/[:.]/g, '-')}`);
   const maxConcurrency = Math.max(...scenario.phases.map((phase) => phase.concurrency));
+  const machine = describeMachine(probeDir); // now: its load average is the one the run starts under
 
   let probe: ProbeResult | undefined;
   if (values['no-probe'] !== true) {
@@ -368,7 +369,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     scenario: scenario.name,
     description: scenario.description,
     rounds,
-    machine: describeMachine(probeDir),
+    machine,
     endpoints: endpointInfo,
     probe,
     phases,

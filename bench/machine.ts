@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { type MachineInfo } from './report.js';
 
 function diskOf(folder: string): string {
@@ -36,5 +36,6 @@ export function describeMachine(folder: string): MachineInfo {
     kernel: release(),
     disk: diskOf(folder),
     node: process.version,
+    loadAverage: loadavg(),
   };
 }

@@ -75,6 +75,8 @@ export interface MachineInfo {
   readonly kernel: string;
   readonly disk: string;
   readonly node: string;
+  /** 1, 5 and 15 minute load averages when the run started: other work on the machine skews figures. */
+  readonly loadAverage: readonly number[];
 }
 
 export interface EndpointInfo {
@@ -132,6 +134,8 @@ function machineSection(report: RunReport): string[] {
   return [
     `- Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB.toFixed(1)} GiB memory, kernel ${m.kernel}, Node ${m.node}`,
     `- Disk: ${m.disk}`,
+    `- Load average at start (1/5/15 min): ${m.loadAverage.map((v) => v.toFixed(2)).join(' / ')}` +
+      (m.loadAverage[0] !== undefined && m.loadAverage[0] > m.cores ? ' (busy machine: figures are noisy)' : ''),
     ...report.endpoints.map(
       (e, index) =>
         `- ${index === 0 ? 'A' : 'B'} = **${e.label}**: ${e.api} at ${e.url}; server CPU from ${e.serverCpu}`,

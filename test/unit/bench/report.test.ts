@@ -37,7 +37,15 @@ function reportOf(endpoints: number): RunReport {
     scenario: 'unit',
     description: 'a test',
     rounds: 2,
-    machine: { cpuModel: 'Test CPU', cores: 2, memoryGiB: 4, kernel: '6.0', disk: '/tmp on /dev/x', node: 'v20' },
+    machine: {
+      cpuModel: 'Test CPU',
+      cores: 2,
+      memoryGiB: 4,
+      kernel: '6.0',
+      disk: '/tmp on /dev/x',
+      node: 'v20',
+      loadAverage: [3, 2, 1],
+    },
     endpoints: labels.map((label) => ({
       label,
       api: 'swift' as const,
@@ -83,6 +91,7 @@ test('single-endpoint Markdown: one row per phase with every figure', (t) => {
   const markdown = toMarkdown(reportOf(1), 'chart.svg');
   t.true(markdown.startsWith('# nebula-bench: unit\n'));
   t.true(markdown.includes('2 cores (Test CPU), 4.0 GiB memory, kernel 6.0'));
+  t.true(markdown.includes('Load average at start (1/5/15 min): 3.00 / 2.00 / 1.00 (busy machine: figures are noisy)'));
   t.true(markdown.includes("| disk sequential write, fsync'd (256 MiB in /tmp) | 500 MB/s |"));
   t.regex(
     markdown,
