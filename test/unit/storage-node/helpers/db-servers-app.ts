@@ -28,7 +28,14 @@ export interface DbServersApp {
 }
 
 export async function startDbServersApp(
-  options: { devices?: string[]; constraints?: Readonly<Constraints>; debounceMs?: number; root?: string } = {},
+  options: {
+    devices?: string[];
+    constraints?: Readonly<Constraints>;
+    debounceMs?: number;
+    root?: string;
+    /** Default 0: any free port. */
+    port?: number;
+  } = {},
 ): Promise<DbServersApp> {
   const root = options.root ?? (await mkdtemp(join(tmpdir(), 'nebula-db-')));
   const devicesPath = join(root, 'devices');
@@ -71,7 +78,7 @@ export async function startDbServersApp(
     else ctx.status = 501;
   });
   const server: Server = await new Promise((resolve) => {
-    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+    const listening = app.listen(options.port ?? 0, '127.0.0.1', () => resolve(listening));
   });
   const port = (server.address() as AddressInfo).port;
   return {
