@@ -5,7 +5,9 @@
  * Every section takes `interval` (seconds between pass starts, default 30), `conn_timeout`
  * (0.5 s) and `node_timeout` (10 s). `[DEFAULT] daemons` lists the daemons a storage node runs
  * inside its own process (`all`, or names; default none: run them with daemons/main.js instead).
- * `recon_cache_path` (default `<devices>/../recon-cache`) is where passes leave their JSON reports.
+ * `recon_cache_path` (default `<devices>/../recon-cache/<bind_port>`: several nodes may share a
+ * host) is where passes leave their JSON reports. An `interval` in `[DEFAULT]` applies to every
+ * daemon (the all-in-one sets 10 there).
  */
 import { join } from 'node:path';
 import { ConfigError, ConfigSection, type Ini } from '../../common/config.js';
@@ -115,7 +117,7 @@ export function daemonsConfigFrom(node: StorageNodeConfig): DaemonsConfig {
   return Object.freeze({
     node,
     swiftDir: defaults.string('swift_dir', '/etc/nebula'),
-    reconCachePath: defaults.string('recon_cache_path', join(node.devices, '..', 'recon-cache')),
+    reconCachePath: defaults.string('recon_cache_path', join(node.devices, '..', 'recon-cache', String(node.bindPort))),
     inProcess: Object.freeze(inProcess),
     objectReplicator: replicator(ini, 'object-replicator', node.object.reclaimAgeSeconds),
     containerReplicator: replicator(ini, 'container-replicator', node.object.reclaimAgeSeconds),
