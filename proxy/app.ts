@@ -27,6 +27,7 @@ import { catchErrors } from './middleware/catch-errors.js';
 import { gatekeeper } from './middleware/gatekeeper.js';
 import { healthcheck } from './middleware/healthcheck.js';
 import { InfoRegistry, infoMiddleware } from './middleware/info.js';
+import { objectFeatureStages } from './middleware/object-features.js';
 import { proxyServer } from './middleware/proxy-server.js';
 import { TempAuth } from './middleware/tempauth.js';
 import type { Rings } from './rings.js';
@@ -101,6 +102,7 @@ export function defaultStages(context: StageContext): Stage[] {
     { name: 'healthcheck', middleware: healthcheck() },
     { name: 'info', middleware: infoMiddleware(context.info) },
     { name: AUTH_STAGE, middleware: context.tempauth.middleware() },
+    ...objectFeatureStages(context),
     { name: 'proxy-server', middleware: proxyServer(context.deps) },
   ];
 }
