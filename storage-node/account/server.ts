@@ -199,7 +199,9 @@ export function createAccountServer(options: AccountServerOptions): AccountServe
   }
 
   async function dispatch(ctx: Context, target: RequestTarget): Promise<void> {
-    checkNames({ ...target, object: undefined }, constraints);
+    // Swift's account server takes 3 or 4 path segments (split_and_validate_path(req, 3, 4)).
+    if (target.object !== undefined) throw badRequest('Invalid path', 'BadPath');
+    checkNames(target, constraints);
     if (target.container !== undefined) {
       if (ctx.method === 'PUT') return putContainerRow(ctx, target, target.container);
       throw new HttpError(405, undefined, { code: 'MethodNotAllowed' });
