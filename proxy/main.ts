@@ -14,13 +14,10 @@ import { startProxyServer } from './server.js';
 const RESTARTS_MAX = 20;
 const STOP_TIMEOUT_MS = 12_000;
 
-async function runWorker(configPath: string, portOverride?: number): Promise<void> {
+async function runWorker(configPath: string): Promise<void> {
   const config = loadProxyConfig(configPath);
   const log = createLogger('proxy-server', config.logLevel);
-  const running = await startProxyServer(
-    portOverride === undefined ? config : { ...config, bindPort: portOverride },
-    log,
-  );
+  const running = await startProxyServer(config, log);
   if (cluster.isPrimary) process.stdout.write(`listening ${config.bindIp}:${running.port}\n`);
   else process.send?.({ listening: running.port });
   log.info({ port: running.port }, 'proxy server listening');
@@ -45,22 +42,20 @@ async function runWorker(configPath: string, portOverride?: number): Promise<voi
 async function runPrimary(configPath: string, workers: number): Promise<void> {
   const config = loadProxyConfig(configPath);
   const log = createLogger('proxy-server', config.logLevel);
-  let port = config.bindPort;
-  let restarts = 0;
-  let stopping = false;
   let announced = false;
+  // Workers all listen on the configured port through the primary's one handle; with port 0,
+  // node:cluster gives every worker the same random port.
   const fork = (): void => {
-    // Port 0: the first worker picks the port, later ones (and restarts) reuse it.
-    const worker = cluster.fork({ NEBULA_PROXY_WORKER_PORT: String(port) });
+    const worker = cluster.fork();
     worker.on('message', (message: { listening?: number }) => {
       if (typeof message.listening === 'number' && !announced) {
         announced = true;
-        port = message.listening;
-        process.stdout.write(`listening ${config.bindIp}:${port}\n`);
-        for (let index = 1; index < workers; index += 1) fork();
+        process.stdout.write(`listening ${config.bindIp}:${message.listening}\n`);
       }
     });
   };
+  let restarts = 0;
+  let stopping = false;
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
     log.error({ pid: worker.process.pid, code, signal }, 'proxy worker died');
@@ -71,7 +66,7 @@ async function runPrimary(configPath: string, workers: number): Promise<void> {
     restarts += 1;
     fork();
   });
-  fork();
+  for (let index = 0; index < workers; index += 1) fork();
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
@@ -90,7 +85,7 @@ async function runPrimary(configPath: string, workers: number): Promise<void> {
 async function main(): Promise<void> {
   const configPath = process.argv[2] ?? '/etc/nebula/proxy-server.conf';
   if (cluster.isWorker) {
-    await runWorker(configPath, Number(process.env.NEBULA_PROXY_WORKER_PORT));
+    await runWorker(configPath);
     return;
   }
   const config = loadProxyConfig(configPath);
