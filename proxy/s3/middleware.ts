@@ -149,13 +149,16 @@ function renderS3Error(ctx: Context, error: unknown, rawPath: string, state: Pip
     state.log.error({ err: error }, 's3 request failed');
     s3Error = S3Errors.internalError();
   }
-  ctx.status = s3Error.status;
-  for (const [name, value] of Object.entries(s3Error.headers)) ctx.set(name, value);
   if (ctx.method === 'HEAD') {
+    // Body first: Koa turns the status of a null body into 204.
     ctx.body = null;
+    ctx.status = s3Error.status;
+    for (const [name, value] of Object.entries(s3Error.headers)) ctx.set(name, value);
     ctx.length = 0;
     return;
   }
+  ctx.status = s3Error.status;
+  for (const [name, value] of Object.entries(s3Error.headers)) ctx.set(name, value);
   ctx.body = s3ErrorXml(s3Error, decodeURIComponent(rawPath), state.txId);
   ctx.type = 'application/xml';
 }

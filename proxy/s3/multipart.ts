@@ -220,11 +220,13 @@ export async function completeMultipartUpload(
   if (requested.length > MAX_PARTS) throw S3Errors.invalidArgument('Part', String(requested.length), 'Too many parts');
   const stored = new Map((await listParts_(ctx, bucket, key, uploadId)).map((part) => [part.number, part.row]));
   let previous = 0;
+  for (const part of requested) {
+    if (!Number.isInteger(part.number) || part.number <= previous) throw S3Errors.invalidPartOrder();
+    previous = part.number;
+  }
   const segments: ManifestSegment[] = [];
   const md5s: Buffer[] = [];
   for (const [index, part] of requested.entries()) {
-    if (!Number.isInteger(part.number) || part.number <= previous) throw S3Errors.invalidPartOrder();
-    previous = part.number;
     const row = stored.get(part.number);
     if (row === undefined || (row.hash ?? '') !== part.etag || !/^[0-9a-f]{32}$/.test(part.etag))
       throw S3Errors.invalidPart();
@@ -261,9 +263,14 @@ export async function completeMultipartUpload(
     'x-backend-container-update-override-size': String(totalBytes),
     'x-backend-container-update-override-etag': `${sloEtag}; s3_etag=${s3Etag}; slo_etag=${sloEtag}`,
   };
-  const contentType = marker[`${SYSMETA}content-type`];
-  if (marker[`${SYSMETA}has-content-type`] === 'yes' && contentType !== undefined)
-    headers['content-type'] = contentType;
+  // A manifest read with multipart-manifest=get comes back as JSON: the object's own type is kept as sysmeta too.
+  const markerType = marker[`${SYSMETA}content-type`];
+  const contentType =
+    marker[`${SYSMETA}has-content-type`] === 'yes' && markerType !== undefined
+      ? markerType
+      : 'application/octet-stream';
+  headers['content-type'] = contentType;
+  headers[`${SYSMETA}content-type`] = contentType;
   for (const [name, value] of Object.entries(marker)) {
     if (
       name.startsWith('x-object-meta-') ||

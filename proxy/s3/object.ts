@@ -137,13 +137,29 @@ export async function openObject(
     discard(response);
     throw await notFoundError(ctx, bucket, key);
   }
-  if (response.status === 416) {
+  if (response.status === 416 && rangeHeader !== undefined) {
+    // The range may have been applied to a manifest's JSON: look again without it.
     discard(response);
-    throw S3Errors.invalidRange();
+    response = await ctx.swift.request(method, bucket, key, { query });
+    if (response.status === 200 && !isManifest(response.headers)) {
+      discard(response);
+      throw S3Errors.invalidRange();
+    }
   }
   if (response.status !== 200 && response.status !== 206) {
     discard(response);
     throw swiftFailure(response, { bucket, key });
+  }
+  if (response.headers['x-object-manifest'] !== undefined) {
+    // A DLO: let the proxy's DLO stage concatenate it (multipart-manifest=get gives its manifest).
+    discard(response);
+    response = await ctx.swift.request(method, bucket, key, {
+      headers: rangeHeader === undefined ? {} : { range: rangeHeader },
+    });
+    if (response.status !== 200 && response.status !== 206) {
+      discard(response);
+      throw swiftFailure(response, { bucket, key });
+    }
   }
   const headers = response.headers;
   if (!isManifest(headers)) {
@@ -219,7 +235,8 @@ export async function getObject(ctx: S3Context, bucket: string, key: string, hea
   const headers = objectResponseHeaders(object.headers, checksumMode);
   if (object.manifest !== undefined) {
     headers['x-amz-mp-parts-count'] = String(object.manifest.length);
-    headers['content-type'] = object.headers['content-type'] ?? 'binary/octet-stream';
+    headers['content-type'] =
+      object.headers[`${SYSMETA}content-type`] ?? object.headers['content-type'] ?? 'binary/octet-stream';
   }
   if (condition === 304) {
     object.close();

@@ -60,19 +60,20 @@ export class SwiftClient {
     return path + buildQuery(query);
   }
 
-  request(
+  async request(
     method: string,
     container: string | undefined,
     object: string | undefined,
     options: SwiftRequestOptions = {},
   ): Promise<SwiftSubresponse> {
-    return this.call({
+    const response = await this.call({
       method,
       path: this.path(container, object, options.query),
       headers: options.headers,
       body: options.body,
       source: 'S3',
     });
+    return response;
   }
 
   /** A request whose body is only read for its JSON (listings, manifests); bounded. */
