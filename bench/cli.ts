@@ -270,8 +270,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     probe = await runProbe(probeDir, mib * 1024 * 1024, values.quiet === true ? undefined : log);
   }
 
-  const payload = new PayloadPool();
   const endpoints = [a, ...(b === undefined ? [] : [b])];
+  const payload = new PayloadPool(
+    32 * 1024 * 1024,
+    endpoints.some((endpoint) => endpoint.spec.api === 's3'),
+  );
   if (compare && a.label === b.label) throw new BenchUsageError('give the endpoints different --name / --b-name');
   const runners = endpoints.map(
     (endpoint) =>

@@ -32,7 +32,14 @@ export class PayloadPool {
   readonly pool: Buffer;
   private readonly digests = new Map<string, BodyDigest>();
 
-  constructor(poolBytes = 32 * 1024 * 1024) {
+  /**
+   * `withSha256`: also precompute SHA-256 (only S3's signed payloads need it; for GiB objects it
+   * doubles the preparation time).
+   */
+  constructor(
+    poolBytes = 32 * 1024 * 1024,
+    private readonly withSha256 = true,
+  ) {
     this.pool = Buffer.allocUnsafeSlow(poolBytes);
     // randomFillSync takes at most 2^31-1 bytes per call
     for (let offset = 0; offset < poolBytes; offset += 1 << 30) {
@@ -64,16 +71,16 @@ export class PayloadPool {
     const known = this.digests.get(key);
     if (known !== undefined) return known;
     const md5 = createHash('md5');
-    const sha256 = createHash('sha256');
+    const sha256 = this.withSha256 ? createHash('sha256') : undefined;
     for (const chunk of this.chunks(size, variant)) {
       md5.update(chunk);
-      sha256.update(chunk);
+      sha256?.update(chunk);
     }
     const md5Buffer = md5.digest();
     const digest = {
       md5Hex: md5Buffer.toString('hex'),
       md5Base64: md5Buffer.toString('base64'),
-      sha256Hex: sha256.digest('hex'),
+      sha256Hex: sha256?.digest('hex') ?? '',
     };
     this.digests.set(key, digest);
     return digest;

@@ -426,9 +426,11 @@ export class EndpointRunner {
     const worker = async (): Promise<void> => {
       while (next < refs.length) {
         const ref = refs[next++] as ObjectRef;
+        const begun = performance.now();
         try {
           await this.client.delete(ref);
           state.ops += 1;
+          state.recent.record((performance.now() - begun) * 1000);
         } catch (error) {
           // Already gone is fine; anything else is a leftover worth reporting.
           if (!(error instanceof OperationError && error.kind === 'http_404')) {
