@@ -1,7 +1,7 @@
 /**
  * The storage node's hook into the daemons, one call in storage-node/main.ts:
  *
- *     await attachDaemons(servers, { config, logger, diskfiles });
+ *     await attachDaemons(servers, { config, logger, diskfiles, shared });
  *
  * It (1) routes the REPLICATE verb (a POST marked by X-Backend-Replicate), whatever the path depth, to the replication endpoints
  * (object-replication.ts) by wrapping each server's handle(), and (2) starts the daemons listed
@@ -16,6 +16,10 @@ import type { RequestTarget, ServerType, StorageServer } from '../server-types.j
 import { daemonsConfigFrom, type DaemonsConfig } from './config.js';
 import { runForever } from './daemon.js';
 import { createDaemon } from './factory.js';
+import { HttpError } from '../../common/errors.js';
+import { DatabaseRegistry } from '../db/registry.js';
+import type { PassSummary } from './daemon.js';
+import { DbReplicator, handleDbReplicate, type DbSpace } from './db-replication.js';
 import { handleObjectReplicate, isReplicateRequest } from './object-replication.js';
 
 export interface AttachOptions {
@@ -26,6 +30,8 @@ export interface AttachOptions {
   bindPort?: number;
   /** The process's database registry (or a promise of it), for the container and account replicators. */
   databases?: unknown;
+  /** Or an object whose `databases` property will hold it (storage-node/main.ts's `shared`). */
+  shared?: object;
 }
 
 const STOP_WAIT_MS = 10_000;
@@ -33,6 +39,8 @@ const STOP_WAIT_MS = 10_000;
 export function replicateHandler(
   config: DaemonsConfig,
   diskfiles: DiskFileManager,
+  registry: () => Promise<DatabaseRegistry | undefined>,
+  logger: Logger,
 ): (ctx: Context, target: RequestTarget) => Promise<void> {
   const { node } = config;
   const options = {
@@ -41,15 +49,51 @@ export function replicateHandler(
     maxFileSize: node.swift.constraints.max_file_size,
     clientTimeoutMs: node.object.clientTimeoutMs,
   };
-  return (ctx, target) => handleObjectReplicate(ctx, target, options);
+  const passes = new Map<DbSpace, DbReplicator>();
+  const runPass = async (space: DbSpace, devicePath: string): Promise<PassSummary> => {
+    let replicator = passes.get(space);
+    if (replicator === undefined) {
+      const daemon = createDaemon(space === 'container' ? 'container-replicator' : 'account-replicator', {
+        config,
+        logger,
+        registry,
+      });
+      if (!(daemon instanceof DbReplicator))
+        throw new HttpError(501, `no ${space} ring here`, { code: 'NotImplemented' });
+      replicator = daemon;
+      passes.set(space, replicator);
+    }
+    return replicator.runDevice(devicePath);
+  };
+  const dbOptions = { registry, runPass };
+  return async (ctx, target) => {
+    if (await handleDbReplicate(ctx, target, dbOptions)) return;
+    await handleObjectReplicate(ctx, target, options);
+  };
+}
+
+/** Finds the registry however the node passed it: itself, a promise, or `shared.databases`. */
+export function registryResolver(
+  options: Pick<AttachOptions, 'databases' | 'shared'>,
+): () => Promise<DatabaseRegistry | undefined> {
+  return async () => {
+    const candidate: unknown = await (options.databases ??
+      (options.shared as { databases?: unknown } | undefined)?.databases);
+    return candidate instanceof DatabaseRegistry ? candidate : undefined;
+  };
 }
 
 /** Starts the configured in-process daemons; returns a stop function. */
-export function startDaemons(config: DaemonsConfig, logger: Logger, bindPort?: number): () => Promise<void> {
+export function startDaemons(
+  config: DaemonsConfig,
+  logger: Logger,
+  bindPort?: number,
+  registry?: () => Promise<DatabaseRegistry | undefined>,
+): () => Promise<void> {
   const controller = new AbortController();
   const running: Promise<void>[] = [];
   for (const name of config.inProcess) {
-    const daemon = createDaemon(name, { config, logger, bindPort });
+    const daemon = createDaemon(name, { config, logger, bindPort, registry });
     if (daemon === undefined) {
       logger.warn({ daemon: name }, 'daemon not started: its ring or code is missing');
       continue;
@@ -85,8 +129,10 @@ export function startDaemons(config: DaemonsConfig, logger: Logger, bindPort?: n
 /** Wraps `servers` in place: REPLICATE goes to the replication endpoints; close() stops the daemons. */
 export async function attachDaemons(servers: Record<ServerType, StorageServer>, options: AttachOptions): Promise<void> {
   const config = daemonsConfigFrom(options.config);
-  const replicate = replicateHandler(config, options.diskfiles);
-  const stop = startDaemons(config, options.logger.child({ component: 'daemons' }), options.bindPort);
+  const registry = registryResolver(options);
+  const logger = options.logger.child({ component: 'daemons' });
+  const replicate = replicateHandler(config, options.diskfiles, registry, logger);
+  const stop = startDaemons(config, logger, options.bindPort, registry);
   for (const type of ['object', 'container', 'account'] as const) {
     const inner = servers[type];
     servers[type] = {

@@ -92,7 +92,7 @@ test.serial('a corrupted .data file: reads stay right, the bad copy is quarantin
   t.is(good, bodies.size * 3);
 });
 
-test.serial('a device folder lost: replication rebuilds it', async (t) => {
+test.serial('a device folder lost: replication rebuilds its objects, container and account records', async (t) => {
   await cluster.createContainer('AUTH_fault', 'lost');
   const bodies = new Map<string, Buffer>();
   for (let index = 0; index < 60; index += 1) {
@@ -114,9 +114,26 @@ test.serial('a device folder lost: replication rebuilds it', async (t) => {
     const copy = await dataFileOn(cluster, victim.index, 'AUTH_fault', 'lost', name);
     if (copy?.subarray(0, 500).equals(bodies.get(name) ?? Buffer.alloc(0)) === true) good += 1;
   }
-  t.log(`healed in ${Date.now() - started} ms: ${good} of ${onVictim.length} copies back on node 3`);
+  t.log(`objects healed in ${Date.now() - started} ms: ${good} of ${onVictim.length} copies back on node 3`);
   t.is(good, onVictim.length);
   t.true(onVictim.length > 0);
+  // The device's LevelDB went with it: container and account records come back from peers.
+  const dbStarted = Date.now();
+  const summaries = [];
+  for (const node of cluster.nodes) {
+    summaries.push(await cluster.runDaemon(node, 'container-replicator'));
+    summaries.push(await cluster.runDaemon(node, 'account-replicator'));
+  }
+  const listings = await cluster.listings('AUTH_fault', 'lost');
+  t.log(
+    `databases healed in ${Date.now() - dbStarted} ms: container replicas list ${listings.map((l) => l.length).join('/')} objects; pushed ${JSON.stringify(summaries.map((s) => s.databasesPushed))}`,
+  );
+  for (const listing of listings) t.is(listing.length, 60);
+  const accountPartition = cluster.accountRing.getPartition('AUTH_fault');
+  for (const device of cluster.accountRing.getNodes(accountPartition)) {
+    const reply = await call(cluster.nodeOf(device).port, 'HEAD', quote(device.device, accountPartition, 'AUTH_fault'));
+    t.is(reply.status, 204, `account on node ${cluster.nodeOf(device).index + 1}`);
+  }
 });
 
 test.serial('a container server down during writes: listings catch up after the updater', async (t) => {

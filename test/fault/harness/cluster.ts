@@ -84,6 +84,7 @@ export interface FaultCluster {
   nodes: FaultNode[];
   objectRing: Ring;
   containerRing: Ring;
+  accountRing: Ring;
   nodeOf(device: RingDevice): FaultNode;
   /** Runs one daemon pass on one node (a separate process); resolves with its JSON summary. */
   runDaemon(node: FaultNode, daemon: string): Promise<Record<string, unknown>>;
@@ -252,6 +253,7 @@ export async function startFaultCluster(
     nodes,
     objectRing,
     containerRing,
+    accountRing,
     nodeOf,
     runDaemon(node, daemon) {
       return new Promise((resolve, reject) => {
