@@ -43,6 +43,14 @@ export function parseManifestValue(value: string): { container: string; prefix: 
   return { container: decoded.slice(0, slash), prefix: decoded.slice(slash + 1) };
 }
 
+/** Swift's validate_x_object_manifest_header: `container/prefix`, both non-empty, no `?` or `&`. */
+function validManifestHeader(value: string): boolean {
+  const slash = value.indexOf('/');
+  if (slash <= 0) return false;
+  const prefix = value.slice(slash + 1);
+  return prefix !== '' && !prefix.startsWith('/') && !value.includes('?') && !value.includes('&');
+}
+
 export function dloMiddleware(options: DloOptions): Middleware {
   return async (ctx: Context, next: Next): Promise<void> => {
     let path: SwiftPath | undefined;
@@ -55,9 +63,9 @@ export function dloMiddleware(options: DloOptions): Middleware {
       await next();
       return;
     }
-    if (ctx.method === 'PUT') {
-      const manifest = ctx.get('x-object-manifest');
-      if (manifest !== '' && parseManifestValue(manifest) === undefined) {
+    if (ctx.method === 'PUT' || ctx.method === 'POST') {
+      const manifest = ctx.req.headers['x-object-manifest'];
+      if (manifest !== undefined && !validManifestHeader(String(manifest))) {
         throw new HttpError(400, 'X-Object-Manifest must be in the format container/prefix', {
           code: 'BadObjectManifest',
         });
