@@ -1,0 +1,42 @@
+import test from 'ava';
+import { bestResult, type NodeResult } from '../../../proxy/controllers/base.js';
+import { accountUpdateHeaders } from '../../../proxy/controllers/container.js';
+import { containerUpdateHeaders } from '../../../proxy/controllers/object.js';
+import type { RingNode } from '../../../proxy/rings.js';
+
+const node = (id: number): RingNode => ({ id, ip: '127.0.0.1', port: 6010 + id, device: `d${id}` });
+const result = (status: number): NodeResult => ({ node: node(0), status, headers: {}, body: Buffer.alloc(0) });
+
+test("bestResult is Swift's best_response: the top status of a class with a quorum", (t) => {
+  t.is(bestResult([result(201), result(201), result(503)], 3)?.status, 201);
+  t.is(bestResult([result(201), result(202), result(404)], 3)?.status, 202);
+  t.is(bestResult([result(204), result(404), result(404)], 3)?.status, 404);
+  t.is(bestResult([result(201), result(503), result(503)], 3), undefined);
+  t.is(bestResult([result(409), result(204), result(409)], 3)?.status, 409);
+});
+
+test('each container replica is named by exactly one object replica', (t) => {
+  const three = containerUpdateHeaders([node(1), node(2), node(3)], 7, 3);
+  t.deepEqual(
+    three.map((headers) => headers['x-container-device']),
+    ['d1', 'd2', 'd3'],
+  );
+  t.is(three[0]?.['x-container-host'], '127.0.0.1:6011');
+  t.is(three[0]?.['x-container-partition'], '7');
+  const fewerObjects = containerUpdateHeaders([node(1), node(2), node(3)], 7, 2);
+  t.deepEqual(
+    fewerObjects.map((headers) => headers['x-container-device']),
+    ['d1,d3', 'd2'],
+  );
+  const moreObjects = containerUpdateHeaders([node(1)], 7, 3);
+  t.deepEqual(moreObjects[1], {});
+});
+
+test('container replicas are told their account replicas the same way', (t) => {
+  const headers = accountUpdateHeaders([node(4), node(5), node(6)], 9, 3);
+  t.deepEqual(
+    headers.map((entry) => entry['x-account-host']),
+    ['127.0.0.1:6014', '127.0.0.1:6015', '127.0.0.1:6016'],
+  );
+  t.is(headers[2]?.['x-account-partition'], '9');
+});
