@@ -445,9 +445,11 @@ export class RingBuilder {
 
     // 1. Replicas on removed devices (and never-placed slots) must be placed, whatever the hours.
     let removedDevices = 0;
+    // One flag per possible id: a Set lookup per slot is too slow for millions of slots.
+    const mustMove = new Uint8Array(NONE_DEVICE + 1).fill(1);
+    for (const device of this.devs) if (device !== null && !this.removeIds.has(device.id)) mustMove[device.id] = 0;
     for (let slot = 0; slot < table.length; slot += 1) {
-      const id = table[slot] ?? NONE_DEVICE;
-      if (id === NONE_DEVICE || this.removeIds.has(id) || this.devs[id] === null || this.devs[id] === undefined) {
+      if (mustMove[table[slot]!] === 1) {
         table[slot] = NONE_DEVICE;
         const partition = Math.floor(slot / replicas);
         movedMask[partition] = (movedMask[partition] ?? 0) | (1 << (slot - partition * replicas));
@@ -759,7 +761,8 @@ export class RingBuilder {
     const replicas = this.replicas;
     const nodes = new Int32Array(replicas);
     let atRisk = 0;
-    for (let partition = 0; partition < this.partitionCount; partition += 1) {
+    const partitions = this.partitionCount;
+    for (let partition = 0; partition < partitions; partition += 1) {
       let worst = 0;
       for (let depth = 0; depth < 4; depth += 1) {
         let risk = 0;
@@ -795,7 +798,8 @@ export class RingBuilder {
     const table = this.table;
     if (table === null) throw new RingValidationError('no partitions assigned; did you forget to rebalance?');
     const replicas = this.replicas;
-    for (let partition = 0; partition < this.partitionCount; partition += 1) {
+    const partitions = this.partitionCount;
+    for (let partition = 0; partition < partitions; partition += 1) {
       for (let replica = 0; replica < replicas; replica += 1) {
         const id = table[partition * replicas + replica] ?? NONE_DEVICE;
         if (id === NONE_DEVICE || this.devs[id] === null || this.devs[id] === undefined) {
@@ -1103,58 +1107,84 @@ class PlacementState {
    * breaks ties. With `needRoom`, only devices that still want partitions qualify (and the walk
    * backtracks when a branch with room is blocked by the plan lower down). -1 when none.
    */
-  private choose(needRoom: boolean, seed: number, node = 0): number {
-    const tree = this.tree;
-    const nodeDepth = tree.depth[node] ?? 0;
-    if (nodeDepth === 4) return tree.deviceOfNode[node] ?? -1;
-    const start = tree.childStart[node] ?? 0;
-    const size = tree.childCount[node] ?? 0;
-    if (size === 0) return -1;
-    const rotation = (seed >>> (nodeDepth * 7)) % size;
-    // Bounded: each round marks one child tried, so at most `size` rounds.
-    for (let round = 0; round < size; round += 1) {
-      let best = -1;
-      let bestOk = false;
-      let bestExcess = 0;
-      let bestAvailable = 0;
-      let bestNet = 0;
-      for (let offset = 0; offset < size; offset += 1) {
-        const child = tree.children[start + ((offset + rotation) % size)] ?? 0;
-        if (this.tried[child] === 1) continue;
-        const available = this.available[child] ?? 0;
-        if (needRoom && available <= 0) continue;
-        const excess = (this.count[child] ?? 0) - (this.max[child] ?? 0);
-        const ok = excess < 0;
-        if (needRoom && !ok) continue;
-        const net = this.net[child] ?? 0;
-        let better: boolean;
-        if (best < 0) better = true;
-        else if (ok !== bestOk) better = ok;
-        else if (!ok && excess !== bestExcess) better = excess < bestExcess;
-        else if (available !== bestAvailable) better = available > bestAvailable;
-        else better = net > bestNet;
-        if (better) {
-          best = child;
-          bestOk = ok;
-          bestExcess = excess;
-          bestAvailable = available;
-          bestNet = net;
-        }
-      }
-      if (best < 0) break;
-      const found = this.choose(needRoom, seed, best);
-      if (found >= 0 || !needRoom) {
-        this.clearTried(start, size);
-        return found;
-      }
-      this.tried[best] = 1;
+  private choose(needRoom: boolean, seed: number): number {
+    if (needRoom) return this.chooseWithRoom(0, seed);
+    let node = 0;
+    for (let depth = 0; depth < 4; depth += 1) {
+      node = this.bestChild(node, seed >>> (depth * 7), false);
+      if (node < 0) return -1;
     }
-    this.clearTried(start, size);
-    return -1;
+    return this.tree.deviceOfNode[node] ?? -1;
   }
 
-  private clearTried(start: number, size: number): void {
-    for (let offset = 0; offset < size; offset += 1) this.tried[this.tree.children[start + offset] ?? 0] = 0;
+  /** Depth-first with backtracking: a branch with room may still be blocked lower down. */
+  private chooseWithRoom(node: number, seed: number): number {
+    const tree = this.tree;
+    const depth = tree.depth[node] ?? 0;
+    if (depth === 4) return tree.deviceOfNode[node] ?? -1;
+    const size = tree.childCount[node] ?? 0;
+    let marked: number[] | undefined;
+    let found = -1;
+    // Bounded: each failed round marks one more child tried.
+    for (let round = 0; round < size; round += 1) {
+      const best = this.bestChild(node, seed >>> (depth * 7), true);
+      if (best < 0) break;
+      found = this.chooseWithRoom(best, seed);
+      if (found >= 0) break;
+      this.tried[best] = 1;
+      (marked ??= []).push(best);
+    }
+    if (marked !== undefined) for (const child of marked) this.tried[child] = 0;
+    return found;
+  }
+
+  /**
+   * The child to descend into: among children under their plan maximum (and not tried), the one
+   * with the most room, then the largest net need; the scan starts at a seeded rotation so ties
+   * spread out. With `needRoom`, -1 unless that child has room; without, a child over its
+   * maximum is taken when nothing else is left (the least over first).
+   */
+  private bestChild(node: number, rotationSeed: number, needRoom: boolean): number {
+    const tree = this.tree;
+    const children = tree.children;
+    const available = this.available;
+    const net = this.net;
+    const count = this.count;
+    const max = this.max;
+    const tried = this.tried;
+    const start = tree.childStart[node]!;
+    const size = tree.childCount[node]!;
+    if (size === 0) return -1;
+    const end = start + size;
+    let index = start + (rotationSeed % size);
+    let best = -1;
+    let bestAvailable = -1;
+    let bestNet = 0;
+    for (let step = 0; step < size; step += 1) {
+      const child = children[index]!;
+      index += 1;
+      if (index === end) index = start;
+      if (count[child]! >= max[child]! || tried[child] === 1) continue;
+      const room = available[child]!;
+      if (room > bestAvailable || (room === bestAvailable && net[child]! > bestNet)) {
+        best = child;
+        bestAvailable = room;
+        bestNet = net[child]!;
+      }
+    }
+    if (needRoom) return bestAvailable > 0 ? best : -1;
+    if (best >= 0) return best;
+    let bestExcess = Number.POSITIVE_INFINITY;
+    for (let offset = 0; offset < size; offset += 1) {
+      const child = children[start + offset]!;
+      const excess = count[child]! - max[child]!;
+      if (excess < bestExcess || (excess === bestExcess && available[child]! > bestAvailable)) {
+        best = child;
+        bestExcess = excess;
+        bestAvailable = available[child]!;
+      }
+    }
+    return best;
   }
 
   /** Picks up replicas that break the plan's per-tier maximum. */

@@ -76,6 +76,10 @@ class RingState {
   readonly regionOf: Int32Array;
   readonly zoneOf: Int32Array;
   readonly ipOf: Int32Array;
+  /** How many distinct regions, zones and ips the devices use (the ranges of regionOf etc.). */
+  readonly regionIds: number;
+  readonly zoneIds: number;
+  readonly ipIds: number;
   readonly regionCount: number;
   readonly zoneCount: number;
   readonly ipCount: number;
@@ -164,6 +168,9 @@ class RingState {
         assignedIps.add(ip);
       }
     }
+    this.regionIds = regions.size;
+    this.zoneIds = zones.size;
+    this.ipIds = ips.size;
     this.regionCount = assignedRegions.size;
     this.zoneCount = assignedZones.size;
     this.ipCount = assignedIps.size;
@@ -346,10 +353,15 @@ export class Ring {
   *getMoreNodes(partition: number): Generator<RingHandoffNode, void, undefined> {
     const state = this.state;
     const primaries = this.getNodes(partition);
-    const used = new Uint8Array(state.deviceById.length);
-    const usedRegions = new Uint8Array(state.deviceById.length + 1);
-    const usedZones = new Uint8Array(state.deviceById.length + 1);
-    const usedIps = new Uint8Array(state.deviceById.length + 1);
+    // One allocation for the four "already used" sets, each indexed by its small ids.
+    const flags = new Uint8Array(state.deviceById.length + state.regionIds + state.zoneIds + state.ipIds);
+    const used = flags.subarray(0, state.deviceById.length);
+    const usedRegions = flags.subarray(state.deviceById.length, state.deviceById.length + state.regionIds);
+    const usedZones = flags.subarray(
+      state.deviceById.length + state.regionIds,
+      state.deviceById.length + state.regionIds + state.zoneIds,
+    );
+    const usedIps = flags.subarray(state.deviceById.length + state.regionIds + state.zoneIds);
     let regionsUsed = 0;
     let zonesUsed = 0;
     let ipsUsed = 0;
