@@ -160,7 +160,7 @@ export function mergeInfo(
   const b = incoming === undefined ? undefined : (JSON.parse(incoming) as Record<string, unknown>);
   const base: Record<string, unknown> = { ...(b ?? {}), ...(a ?? {}) };
   const str = (record: Record<string, unknown> | undefined, field: string): string | undefined =>
-    typeof record?.[field] === 'string' ? (record[field] as string) : undefined;
+    typeof record?.[field] === 'string' ? (record[field]) : undefined;
   base.put_timestamp = maxString(str(a, 'put_timestamp'), str(b, 'put_timestamp'));
   base.delete_timestamp = maxString(str(a, 'delete_timestamp'), str(b, 'delete_timestamp'));
   const createdA = str(a, 'created_at');
