@@ -21,7 +21,10 @@ import { SERVER_TYPE_HEADER, type RequestTarget, type ServerType, type StorageSe
 
 export interface StorageNodeDeps {
   logger: Logger;
+  /** Read at each request, so a wrapper installed later (the daemons' REPLICATE hook) applies. */
   servers: Readonly<Record<ServerType, StorageServer>>;
+  /** Middleware run after logging/error handling and before path parsing (e.g. `/recon/*`). */
+  preRouting?: readonly Koa.Middleware[];
 }
 
 /** Partitions are 32-bit: the top `part_power` bits of a 32-bit hash prefix. */
@@ -196,6 +199,8 @@ export function createApp(config: StorageNodeConfig, deps: StorageNodeDeps): Koa
     // A body left unread (a refused PUT) would be read as the next request on a kept-alive socket.
     if (!ctx.req.complete && !ctx.headerSent) ctx.set('Connection', 'close');
   });
+
+  for (const middleware of deps.preRouting ?? []) app.use(middleware);
 
   app.use(async (ctx) => {
     checkHeaderLines(ctx, maxHeaderSize);

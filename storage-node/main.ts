@@ -10,11 +10,18 @@
 import { readdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type Koa from 'koa';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../common/log.js';
-import { createApp, notImplementedServer } from './app.js';
+import { createAccountServer } from './account/server.js';
+import { createApp } from './app.js';
 import { ASYNC_TEMP_PREFIX } from './async-pending.js';
 import { loadStorageNodeConfig, type StorageNodeConfig } from './config.js';
+import { createContainerServer } from './container/server.js';
+import { attachDaemons } from './daemons/attach.js';
+import { daemonsConfigFrom } from './daemons/config.js';
+import { reconMiddleware } from './daemons/recon.js';
+import { DatabaseRegistry } from './db/registry.js';
 import { cleanTempFiles, DiskFileManager, OBJECT_TEMP_PREFIX } from './diskfile/diskfile.js';
 import { markAwaitingContinue } from './expect-continue.js';
 import { createObjectServer } from './object/server.js';
@@ -26,46 +33,6 @@ const DRAIN_TIMEOUT_MS = 10_000;
 // every other file operation. More threads let the kernel batch concurrent fsyncs into one journal
 // commit. Set before the first file operation (the pool starts lazily); an operator's value wins.
 process.env.UV_THREADPOOL_SIZE ??= '64';
-
-/**
- * The container or account server, loaded by name so this process runs (answering 501) while that
- * code is missing or broken. Both share one per-device database registry (storage-node/db/).
- */
-async function loadOptionalServer(
-  type: 'container' | 'account',
-  config: StorageNodeConfig,
-  logger: Logger,
-  shared: { databases?: Promise<unknown> },
-): Promise<StorageServer> {
-  const factoryName = type === 'container' ? 'createContainerServer' : 'createAccountServer';
-  try {
-    const module = (await import(new URL(`./${type}/server.js`, import.meta.url).href)) as Record<string, unknown>;
-    const factory = module[factoryName];
-    if (typeof factory !== 'function') throw new Error(`${factoryName} is not exported`);
-    shared.databases ??= import(new URL('./db/registry.js', import.meta.url).href).then(
-      (registry: Record<string, unknown>) => {
-        const Registry = registry.DatabaseRegistry as new (options: { logger: Logger }) => unknown;
-        return new Registry({ logger: logger.child({ component: 'db' }) });
-      },
-    );
-    const options = {
-      logger: logger.child({ server: type }),
-      constraints: config.swift.constraints,
-      databases: await shared.databases,
-      reclaimAgeSeconds: config.object.reclaimAgeSeconds,
-      connTimeoutMs: config.object.connTimeoutMs,
-      nodeTimeoutMs: config.object.nodeTimeoutMs,
-      devices: config.devices,
-      mountCheck: config.mountCheck,
-      hashSecrets: config.swift.hashSecrets,
-      ini: config.ini,
-    };
-    return await (factory as (options: unknown) => StorageServer | Promise<StorageServer>)(options);
-  } catch (error) {
-    logger.error({ err: error }, `${type} server not available: answering 501`);
-    return notImplementedServer(type);
-  }
-}
 
 async function cleanAllTempFiles(config: StorageNodeConfig, logger: Logger): Promise<void> {
   let devices: string[];
@@ -96,7 +63,8 @@ async function main(): Promise<void> {
     verifyBeforeSendBytesMax: config.object.verifyBeforeSendBytesMax,
     diskChunkSize: config.object.diskChunkSize,
   });
-  const shared = {};
+  // One LevelDB database per device, shared by the container and account servers.
+  const databases = new DatabaseRegistry({ logger: logger.child({ component: 'db' }) });
   const servers: Record<ServerType, StorageServer> = {
     object: createObjectServer({
       diskfiles,
@@ -110,10 +78,26 @@ async function main(): Promise<void> {
         fsync: config.object.fsync,
       },
     }),
-    container: await loadOptionalServer('container', config, logger, shared),
-    account: await loadOptionalServer('account', config, logger, shared),
+    container: createContainerServer({
+      logger: logger.child({ server: 'container' }),
+      constraints: config.swift.constraints,
+      databases,
+      reclaimAgeSeconds: config.object.reclaimAgeSeconds,
+      connTimeoutMs: config.object.connTimeoutMs,
+      nodeTimeoutMs: config.object.nodeTimeoutMs,
+    }),
+    account: createAccountServer({
+      logger: logger.child({ server: 'account' }),
+      constraints: config.swift.constraints,
+      databases,
+      reclaimAgeSeconds: config.object.reclaimAgeSeconds,
+    }),
   };
-  const app = createApp(config, { logger, servers });
+  // The port is known once listening (bind_port 0 in tests), so the recon path follows from it.
+  const reconState: { cachePath?: string } = {};
+  const recon = (ctx: Koa.Context, next: Koa.Next): Promise<void> =>
+    reconState.cachePath === undefined ? next() : reconMiddleware(reconState.cachePath)(ctx, next);
+  const app = createApp(config, { logger, servers, preRouting: [recon] });
   const handler = app.callback();
   const server = createServer(
     { maxHeaderSize: Math.max(65536, config.swift.constraints.max_header_size * 8) },
@@ -139,6 +123,9 @@ async function main(): Promise<void> {
     server.listen(config.bindPort, config.bindIp, () => resolve());
   });
   const address = server.address() as AddressInfo;
+  // The daemons wrap the servers in place (REPLICATE verb) and start their passes.
+  await attachDaemons(servers, { config, logger, diskfiles, databases, bindPort: address.port });
+  reconState.cachePath = daemonsConfigFrom({ ...config, bindPort: address.port }).reconCachePath;
   logger.info({ ip: address.address, port: address.port, devices: config.devices }, 'storage node started');
   process.stdout.write(`listening ${address.address}:${address.port}\n`);
 

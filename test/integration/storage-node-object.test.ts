@@ -410,3 +410,27 @@ test.serial('X-Backend-Server-Type routes an object-depth path to the container 
   t.is((await call('GET', '/sda1/8/a/c/o')).status, 404);
   t.is((await call('GET', '/sda1/8/a/c/o', { 'x-backend-server-type': 'bogus' })).status, 400);
 });
+
+test.serial(
+  'container updates reach the real container server of the same node: the listing shows the row',
+  async (t) => {
+    t.is((await call('PUT', '/sda1/9/acct/cont', { 'x-timestamp': ts() })).status, 201);
+    const where = { 'x-container-host': node.hostPort, 'x-container-partition': '9', 'x-container-device': 'sda1' };
+    t.is((await put('/sda1/9/acct/cont/listed', 'row body', { 'content-type': 'text/x-row', ...where })).status, 201);
+    const listing = await call('GET', '/sda1/9/acct/cont?format=json');
+    t.is(listing.status, 200);
+    const rows = JSON.parse(listing.body.toString()) as {
+      name: string;
+      bytes: number;
+      hash: string;
+      content_type: string;
+    }[];
+    t.deepEqual(
+      rows.map((row) => [row.name, row.bytes, row.hash, row.content_type]),
+      [['listed', 8, md5('row body'), 'text/x-row']],
+    );
+    t.is((await call('DELETE', '/sda1/9/acct/cont/listed', { 'x-timestamp': ts(), ...where })).status, 204);
+    const after = await call('GET', '/sda1/9/acct/cont?format=json');
+    t.deepEqual(JSON.parse(after.body.toString()), []);
+  },
+);
