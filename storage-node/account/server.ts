@@ -23,6 +23,7 @@ import { Timestamp } from '../../common/timestamp.js';
 import { metadataFromHeaders, visibleMetadata } from '../db/metadata.js';
 import type { ReclaimResult } from '../db/reclaim.js';
 import type { DatabaseRegistry } from '../db/registry.js';
+import { startReclaimTimer } from '../db/reclaim-timer.js';
 import {
   checkNames,
   header,
@@ -53,11 +54,13 @@ export interface AccountServerOptions {
   databases: DatabaseRegistry;
   /** Swift's reclaim_age: deleted container rows and accounts older than this go. */
   reclaimAgeSeconds: number;
+  /** How often a background reclaim pass runs over the open devices (default an hour; 0: never). */
+  reclaimIntervalMs?: number;
 }
 
 export interface AccountServer extends StorageServer {
   /** Reclaims one device's deleted container rows and accounts older than reclaim_age. */
-  reclaim(devicePath: string, now?: Timestamp): Promise<ReclaimResult>;
+  reclaim(devicePath: string, now?: Timestamp, bounds?: { maxKeys?: number; after?: Buffer }): Promise<ReclaimResult>;
 }
 
 function isAccountMetadataHeader(lowerName: string): boolean {
@@ -222,6 +225,25 @@ export function createAccountServer(options: AccountServerOptions): AccountServe
     }
   }
 
+  async function reclaim(
+    devicePath: string,
+    now: Timestamp = Timestamp.now(),
+    bounds: { maxKeys?: number; after?: Buffer } = {},
+  ): Promise<ReclaimResult> {
+    const cutoff = Timestamp.fromSeconds(Math.max(0, now.seconds - options.reclaimAgeSeconds)).internal;
+    const database = await databases.get(devicePath);
+    const result = await reclaimAccounts(database, cutoff, bounds);
+    const { rowsReclaimed, databasesRemoved, keysScanned } = result;
+    logger.info({ devicePath, rowsReclaimed, databasesRemoved, keysScanned }, 'account reclaim pass');
+    return result;
+  }
+
+  const reclaimTimer = startReclaimTimer({
+    intervalMs: options.reclaimIntervalMs ?? 3_600_000,
+    databases,
+    logger,
+    reclaim: async (devicePath, bounds) => reclaim(devicePath, Timestamp.now(), bounds),
+  });
   const release = databases.acquire();
 
   return {
@@ -232,14 +254,9 @@ export function createAccountServer(options: AccountServerOptions): AccountServe
         if (!respondError(ctx, toHttpError(error))) throw error;
       }
     },
-    async reclaim(devicePath: string, now: Timestamp = Timestamp.now()): Promise<ReclaimResult> {
-      const cutoff = Timestamp.fromSeconds(Math.max(0, now.seconds - options.reclaimAgeSeconds)).internal;
-      const database = await databases.get(devicePath);
-      const result = await reclaimAccounts(database, cutoff);
-      logger.info({ devicePath, ...result, resumeAfter: undefined }, 'account reclaim pass');
-      return result;
-    },
+    reclaim,
     async close(): Promise<void> {
+      await reclaimTimer.stop();
       await release();
     },
   };

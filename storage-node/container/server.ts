@@ -22,6 +22,7 @@ import { Timestamp } from '../../common/timestamp.js';
 import { metadataFromHeaders, visibleMetadata } from '../db/metadata.js';
 import type { ReclaimResult } from '../db/reclaim.js';
 import type { DatabaseRegistry } from '../db/registry.js';
+import { startReclaimTimer } from '../db/reclaim-timer.js';
 import { checkNames, header, integerHeader, requireTimestamp, respondEmpty, respondError } from '../db/server-edge.js';
 import { listingText, objectListingJson, objectListingXml, type ObjectListingEntry } from '../listing/formats.js';
 import { bestListingType, parseListingQuery, parseQueryString } from '../listing/query.js';
@@ -48,6 +49,8 @@ export interface ContainerServerOptions {
   databases: DatabaseRegistry;
   /** Swift's reclaim_age (default a week): deleted rows and containers older than this go. */
   reclaimAgeSeconds: number;
+  /** How often a background reclaim pass runs over the open devices (default an hour; 0: never). */
+  reclaimIntervalMs?: number;
   /** Account update timeouts (Swift's conn_timeout / node_timeout). */
   connTimeoutMs?: number;
   nodeTimeoutMs?: number;
@@ -59,7 +62,7 @@ export interface ContainerServerOptions {
 
 export interface ContainerServer extends StorageServer {
   /** Reclaims one device's deleted rows and containers older than reclaim_age. */
-  reclaim(devicePath: string, now?: Timestamp): Promise<ReclaimResult>;
+  reclaim(devicePath: string, now?: Timestamp, bounds?: { maxKeys?: number; after?: Buffer }): Promise<ReclaimResult>;
   /** Replays pending account reports of every open device. */
   retryPendingReports(): Promise<{ sent: number; failed: number }>;
   readonly accountUpdater: AccountUpdater;
@@ -360,6 +363,25 @@ export function createContainerServer(options: ContainerServerOptions): Containe
     }
   }
 
+  async function reclaim(
+    devicePath: string,
+    now: Timestamp = Timestamp.now(),
+    bounds: { maxKeys?: number; after?: Buffer } = {},
+  ): Promise<ReclaimResult> {
+    const cutoff = Timestamp.fromSeconds(Math.max(0, now.seconds - options.reclaimAgeSeconds)).internal;
+    const database = await databases.get(devicePath);
+    const result = await reclaimContainers(database, cutoff, bounds);
+    const { rowsReclaimed, databasesRemoved, keysScanned } = result;
+    logger.info({ devicePath, rowsReclaimed, databasesRemoved, keysScanned }, 'container reclaim pass');
+    return result;
+  }
+
+  const reclaimTimer = startReclaimTimer({
+    intervalMs: options.reclaimIntervalMs ?? 3_600_000,
+    databases,
+    logger,
+    reclaim: async (devicePath, bounds) => reclaim(devicePath, Timestamp.now(), bounds),
+  });
   const release = databases.acquire();
 
   return {
@@ -371,16 +393,11 @@ export function createContainerServer(options: ContainerServerOptions): Containe
         if (!respondError(ctx, toHttpError(error))) throw error;
       }
     },
-    async reclaim(devicePath: string, now: Timestamp = Timestamp.now()): Promise<ReclaimResult> {
-      const cutoff = Timestamp.fromSeconds(Math.max(0, now.seconds - options.reclaimAgeSeconds)).internal;
-      const database = await databases.get(devicePath);
-      const result = await reclaimContainers(database, cutoff);
-      logger.info({ devicePath, ...result, resumeAfter: undefined }, 'container reclaim pass');
-      return result;
-    },
+    reclaim,
     retryPendingReports,
     async close(): Promise<void> {
       if (retryTimer !== undefined) clearInterval(retryTimer);
+      await reclaimTimer.stop();
       await updater.close();
       await release();
     },

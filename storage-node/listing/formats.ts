@@ -34,8 +34,12 @@ function isSubdir(entry: ObjectListingEntry | AccountListingEntry): entry is Sub
   return 'subdir' in entry;
 }
 
+const PLAIN_ASCII = /^[ !#-[\]-~]*$/;
+
 /** A JSON string literal as Python's json.dumps writes it (ensure_ascii: only printable ASCII). */
 export function pythonJsonString(value: string): string {
+  // Most names are printable ASCII without quotes or backslashes: nothing to escape.
+  if (PLAIN_ASCII.test(value)) return `"${value}"`;
   return JSON.stringify(value).replace(
     /[\u007f-\uffff]/g,
     (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
