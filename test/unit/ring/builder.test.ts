@@ -306,3 +306,38 @@ test('one device per replica: each holds every partition', (t) => {
   builder.rebalance(1);
   t.deepEqual([...builder.partsPerDevice()], [64, 64, 64]);
 });
+
+test('a new zone takes exactly one replica of every partition, moved once', (t) => {
+  const clock = new FakeClock();
+  const builder = new RingBuilder(9, 3, 1, { now: clock.now });
+  for (let zone = 1; zone <= 2; zone += 1) {
+    for (let host = 0; host < 3; host += 1)
+      builder.addDevice({ zone, ip: `10.0.${zone}.${host}`, port: 6200, device: 'sda', weight: 100 });
+  }
+  builder.rebalance(1);
+  for (let host = 0; host < 3; host += 1)
+    builder.addDevice({ zone: 3, ip: `10.0.3.${host}`, port: 6200, device: 'sda', weight: 100 });
+  clock.advanceHours(2);
+  const result = builder.rebalance(2);
+  t.is(result.changedParts, builder.partitionCount);
+  t.is(result.dispersion, 0);
+  for (const ids of assignments(builder)) t.is(new Set(ids.map((id) => zoneOf(builder, id))).size, 3);
+});
+
+test("overload 0 is Swift's weight-first placement; a number caps what dispersion may take", (t) => {
+  const devices: AddDeviceInput[] = [
+    { zone: 1, ip: '10.1.0.1', port: 6200, device: 'sda', weight: 400 },
+    { zone: 1, ip: '10.1.0.2', port: 6200, device: 'sda', weight: 400 },
+    { zone: 2, ip: '10.2.0.1', port: 6200, device: 'sda', weight: 100 },
+    { zone: 3, ip: '10.3.0.1', port: 6200, device: 'sda', weight: 100 },
+  ];
+  const weightFirst = new RingBuilder(8, 3, 1, { overload: 0 });
+  for (const device of devices) weightFirst.addDevice(device);
+  const result = weightFirst.rebalance(1);
+  t.deepEqual([...weightFirst.partsPerDevice()], [256, 256, 128, 128]);
+  t.true(result.dispersion > 0);
+  const dispersionFirst = new RingBuilder(8, 3, 1);
+  for (const device of devices) dispersionFirst.addDevice(device);
+  t.is(dispersionFirst.rebalance(1).dispersion, 0);
+  t.deepEqual([...dispersionFirst.partsPerDevice()], [128, 128, 256, 256]);
+});
