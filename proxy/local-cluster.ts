@@ -215,14 +215,18 @@ async function spawnService(spec: SpawnSpec): Promise<ManagedProcess> {
       reject(new Error(`${spec.name} did not start within ${spec.startTimeoutMs} ms: ${stderr}`));
     }, spec.startTimeoutMs);
     child.stdout?.setEncoding('utf8');
+    let matched = false;
     const onData = (text: string): void => {
       log?.write(text);
-      if (stdout.length < 65536) stdout += text;
+      if (matched) return;
+      stdout += text;
       const match = /listening [^\s]+:(\d+)/.exec(stdout);
       if (match !== null) {
+        matched = true;
         clearTimeout(timer);
-        child.once('exit', () => undefined);
         resolvePort(Number(match[1]));
+      } else if (stdout.length > 65536) {
+        stdout = stdout.slice(-1024);
       }
     };
     child.stdout?.on('data', onData);
