@@ -241,7 +241,8 @@ export function tempurlMiddleware(options: TempUrlOptions): Middleware {
       if (lower.startsWith(OUTGOING_REMOVE_PREFIX) && !lower.startsWith(OUTGOING_ALLOW_PREFIX)) ctx.remove(name);
     }
     if ((ctx.method === 'GET' || ctx.method === 'HEAD') && ctx.status >= 200 && ctx.status < 300) {
-      const existing = ctx.response.get('content-disposition');
+      const rawExisting = ctx.response.headers['content-disposition'];
+      const existing = rawExisting === undefined ? '' : String(rawExisting);
       let disposition: string;
       if (inline)
         disposition = filename !== undefined && filename !== '' ? dispositionFormat('inline', filename) : 'inline';
