@@ -77,11 +77,60 @@ function panel(
   }
 }
 
+export interface TimeAxis {
+  /** Runs of time with measurements: [startS, endS], in order, no overlaps. */
+  readonly segments: readonly { startS: number; endS: number }[];
+  /** Where each skipped stretch is drawn, as a fraction of the width. */
+  readonly gaps: readonly number[];
+  /** Seconds drawn (measured time plus a sliver per gap). */
+  readonly timedS: number;
+  /** Seconds since the run started -> fraction of the width (0..1). */
+  position(seconds: number): number;
+}
+
+/** Drawn width of a skipped stretch, in seconds of the axis. */
+const GAP_DRAWN_S = 1;
+/** Stretches without measurements longer than this are skipped (untimed prefill, cleanup). */
+const GAP_SKIPPED_S = 5;
+
+/**
+ * A time axis that skips long stretches without measurements (filling a listing container can take
+ * minutes and would squeeze every phase into a corner).
+ */
+export function timeAxis(slices: readonly (readonly TimelinePoint[])[]): TimeAxis {
+  const ranges = slices
+    .filter((slice) => slice.length > 0)
+    .map((slice) => ({ startS: Math.min(...slice.map((p) => p.atS)), endS: Math.max(...slice.map((p) => p.atS + 1)) }))
+    .sort((a, b) => a.startS - b.startS);
+  const segments: { startS: number; endS: number }[] = [];
+  for (const range of ranges) {
+    const last = segments[segments.length - 1];
+    if (last !== undefined && range.startS - last.endS <= GAP_SKIPPED_S) last.endS = Math.max(last.endS, range.endS);
+    else segments.push({ ...range });
+  }
+  if (segments.length === 0) segments.push({ startS: 0, endS: 1 });
+  const offsets: number[] = [];
+  let total = 0;
+  for (const segment of segments) {
+    offsets.push(total);
+    total += segment.endS - segment.startS + GAP_DRAWN_S;
+  }
+  total -= GAP_DRAWN_S;
+  const position = (seconds: number): number => {
+    let index = segments.findIndex((segment) => seconds <= segment.endS);
+    if (index < 0) index = segments.length - 1;
+    const segment = segments[index] as { startS: number; endS: number };
+    const within = Math.min(Math.max(seconds - segment.startS, 0), segment.endS - segment.startS);
+    return ((offsets[index] ?? 0) + within) / total;
+  };
+  const gaps = segments.slice(1).map((_, index) => ((offsets[index + 1] ?? 0) - GAP_DRAWN_S / 2) / total);
+  return { segments, gaps, timedS: total, position };
+}
+
 export function renderChart(report: RunReport): string {
-  const allPoints = report.phases.flatMap((pair) => pair.flatMap((f) => f.timelines.flat()));
-  const endS = Math.max(1, ...allPoints.map((p) => p.atS + 1));
   const plotWidth = WIDTH - MARGIN_LEFT - MARGIN_RIGHT;
-  const x = (seconds: number): number => MARGIN_LEFT + (seconds / endS) * plotWidth;
+  const axis = timeAxis(report.phases.flatMap((pair) => pair.flatMap((f) => f.timelines)));
+  const x = (seconds: number): number => MARGIN_LEFT + axis.position(seconds) * plotWidth;
   const height = MARGIN_TOP + 3 * (PANEL_HEIGHT + PANEL_GAP) + 30;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`,
@@ -144,12 +193,29 @@ export function renderChart(report: RunReport): string {
     x,
     out,
   );
-  // Time axis
+  // Time axis: real seconds since the start; a skipped stretch (untimed filling) is marked.
   const axisY = MARGIN_TOP + 30 + 3 * PANEL_HEIGHT + 2 * PANEL_GAP + 14;
-  const stepS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600].find((step) => endS / step <= 12) ?? 7200;
-  for (let seconds = 0, ticks = 0; seconds <= endS && ticks < 50; seconds += stepS, ticks += 1) {
+  let lastTickX = Number.NEGATIVE_INFINITY;
+  for (const segment of axis.segments) {
+    const stepS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600].find((step) => axis.timedS / step <= 12) ?? 7200;
+    const first = Math.ceil(segment.startS / stepS) * stepS;
+    const ticks = [segment.startS, ...Array.from({ length: 60 }, (_, i) => first + i * stepS)].filter(
+      (seconds) => seconds <= segment.endS,
+    );
+    for (const seconds of ticks) {
+      const tickX = x(seconds);
+      if (tickX - lastTickX < 40) continue;
+      lastTickX = tickX;
+      out.push(
+        `<text x="${tickX.toFixed(1)}" y="${axisY}" class="tick" text-anchor="middle">${Math.round(seconds)}s</text>`,
+      );
+    }
+  }
+  for (const gap of axis.gaps) {
+    const gapX = (MARGIN_LEFT + gap * plotWidth).toFixed(1);
     out.push(
-      `<text x="${x(seconds).toFixed(1)}" y="${axisY}" class="tick" text-anchor="middle">${Math.round(seconds)}s</text>`,
+      `<line x1="${gapX}" x2="${gapX}" y1="${MARGIN_TOP + 24}" y2="${axisY - 10}" stroke="#999" stroke-dasharray="2 4"/>`,
+      `<text x="${gapX}" y="${axisY}" class="tick" text-anchor="middle">≈</text>`,
     );
   }
   out.push('</svg>');

@@ -1,8 +1,9 @@
 import test from 'ava';
-import { renderChart } from '../../../bench/chart.js';
+import { renderChart, timeAxis } from '../../../bench/chart.js';
 import { figuresOf, ratio, toJson, toMarkdown, type RunReport } from '../../../bench/report.js';
 import { emptyMeasure, type PhaseMeasure } from '../../../bench/runner.js';
 import { parsePhase, parseScenario } from '../../../bench/scenario.js';
+import { type TimelinePoint } from '../../../bench/stats.js';
 import { BenchUsageError } from '../../../bench/units.js';
 
 const phase = parsePhase({ name: 'GET 4KiB c16', op: 'GET', size: '4KiB', concurrency: 16, duration: '10s' }, 'test');
@@ -164,4 +165,26 @@ test('scenarios: validated, with defaults', (t) => {
   ];
   for (const raw of bad)
     t.throws(() => parseScenario(raw, 'inline'), { instanceOf: BenchUsageError }, JSON.stringify(raw));
+});
+
+test('the chart time axis skips long stretches without measurements', (t) => {
+  const point = (atS: number): TimelinePoint => ({ atS, opsPerS: 1, mbPerS: 1, errors: 0, p50Ms: 1, p99Ms: 1 });
+  // 0..10 s, then nothing until 500 s (a listing container being filled), then 500..510 s.
+  const axis = timeAxis([
+    [point(0), point(9)],
+    [point(500), point(509)],
+  ]);
+  t.deepEqual(axis.segments, [
+    { startS: 0, endS: 10 },
+    { startS: 500, endS: 510 },
+  ]);
+  t.is(axis.timedS, 21);
+  t.is(axis.position(0), 0);
+  t.is(axis.position(510), 1);
+  t.is(axis.position(10), 10 / 21);
+  t.is(axis.position(500), 11 / 21);
+  t.is(axis.position(250), 11 / 21); // inside the gap: drawn where measurements resume
+  t.deepEqual(axis.gaps, [10.5 / 21]);
+  // Short pauses (between phases) are not skipped.
+  t.is(timeAxis([[point(0)], [point(3)]]).segments.length, 1);
 });
