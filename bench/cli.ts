@@ -304,9 +304,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       await runner.setup();
     }
     for (const [phaseIndex, phase] of scenario.phases.entries()) {
+      if (interrupted > 0) break; // the phases not begun are left out of the report
       for (let round = 0; round < rounds; round += 1) {
         for (const [runnerIndex, runner] of runners.entries()) {
-          if (runner.stopped) break;
+          if (interrupted > 0) break;
           const limits = {
             durationS: phase.durationS === undefined ? undefined : phase.durationS / rounds,
             count: splitLimit(phase.count, rounds, round),
@@ -349,11 +350,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.off('SIGINT', onSigint);
   }
 
-  const phases: PhaseFigures[][] = scenario.phases.map((phase, phaseIndex) =>
-    runners.map((runner, runnerIndex) =>
-      figuresOf(phase, runner.label, measures[phaseIndex]?.[runnerIndex] as PhaseMeasure),
-    ),
-  );
+  const phases: PhaseFigures[][] = scenario.phases
+    .map((phase, phaseIndex) =>
+      runners.map((runner, runnerIndex) =>
+        figuresOf(phase, runner.label, measures[phaseIndex]?.[runnerIndex] as PhaseMeasure),
+      ),
+    )
+    .filter((pair) => pair.some((figures) => figures.elapsedS > 0 || figures.errors > 0)); // not begun (Ctrl-C)
   const endpointInfo: EndpointInfo[] = endpoints.map((endpoint) => ({
     label: endpoint.label,
     api: endpoint.spec.api,
