@@ -19,7 +19,8 @@ interface Context {
 const test = anyTest.serial as TestFn<Context>;
 
 test.before(async (t) => {
-  const cluster = await startCluster();
+  // Short timeouts so the hung-node test is quick; generous enough for a loaded machine.
+  const cluster = await startCluster({ proxyOptions: { conn_timeout: '1', node_timeout: '3' } });
   const auth = await cluster.auth();
   t.context = { cluster, auth };
   const response = await fetch(`${auth.storageUrl}/q`, { method: 'PUT', headers: { 'X-Auth-Token': auth.token } });
@@ -29,6 +30,15 @@ test.before(async (t) => {
 test.after.always(async (t) => {
   await t.context.cluster?.stop();
 });
+
+/** The index (in cluster.storageNodes) of the storage node holding an object's first replica. */
+function firstPrimary(cluster: TestCluster, object: string): number {
+  const swift = loadSwiftConf(cluster.layout.swiftConfPath);
+  const ring = Ring.load(join(cluster.dir, 'etc', 'object.ring.gz'), swift.hashSecrets, { reloadIntervalMs: 0 });
+  const first = ring.getNodes(ring.getPartition('AUTH_test', 'q', object))[0];
+  ring.close();
+  return cluster.storageNodes.findIndex((node) => node.port === first?.port);
+}
 
 function md5(data: Buffer): string {
   return createHash('md5').update(data).digest('hex');
@@ -55,11 +65,7 @@ test('a GET whose replica is killed mid-body resumes from another replica', asyn
   const { cluster } = t.context;
   const body = randomBytes(24 * 1024 * 1024);
   t.is((await put(t, 'big', body)).status, 201);
-  const swift = loadSwiftConf(cluster.layout.swiftConfPath);
-  const ring = Ring.load(join(cluster.dir, 'etc', 'object.ring.gz'), swift.hashSecrets, { reloadIntervalMs: 0 });
-  const first = ring.getNodes(ring.getPartition('AUTH_test', 'q', 'big'))[0];
-  ring.close();
-  const serving = cluster.storageNodes.findIndex((node) => node.port === first?.port);
+  const serving = firstPrimary(cluster, 'big');
   t.true(serving >= 0);
 
   const url = new URL(`${t.context.auth.storageUrl}/q/big`);
@@ -148,5 +154,29 @@ test('with two of four nodes stopped, writes still reach a quorum through handof
   } finally {
     await cluster.startStorageNode(2);
     await cluster.startStorageNode(3);
+  }
+});
+
+test('a hung storage node (SIGSTOP) costs node_timeout, then its replicas come from elsewhere', async (t) => {
+  const { cluster } = t.context;
+  const body = randomBytes(64 * 1024);
+  t.is((await put(t, 'before-hang', body)).status, 201);
+  // The replica a GET tries first: the proxy must give up on it after node_timeout.
+  const hung = cluster.storageNodes[firstPrimary(cluster, 'before-hang')];
+  t.truthy(hung);
+  hung?.child.kill('SIGSTOP');
+  try {
+    const startMs = Date.now();
+    const read = await get(t, 'before-hang');
+    t.is(read.status, 200);
+    t.is(md5(read.body), md5(body));
+    const written = randomBytes(32 * 1024);
+    t.is((await put(t, 'during-hang', written)).status, 201);
+    const back = await get(t, 'during-hang');
+    t.is(md5(back.body), md5(written));
+    // Each request waits at most node_timeout (3 s) per hung replica before moving on.
+    t.true(Date.now() - startMs < 30_000);
+  } finally {
+    hung?.child.kill('SIGCONT');
   }
 });
