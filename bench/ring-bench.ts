@@ -137,7 +137,19 @@ function runPython(script: string, args: string[], input: string, timeoutMs: num
   });
 }
 
-function buildNebula(options: Options, devices: AddDeviceInput[], ringPath: string): BuildFigures {
+interface IncrementalFigures {
+  added: number;
+  changedParts: number;
+  minimalParts: number;
+  cpuMs: number;
+  balance: number;
+}
+
+function buildNebula(
+  options: Options,
+  devices: AddDeviceInput[],
+  ringPath: string,
+): BuildFigures & { incremental: IncrementalFigures } {
   const builder = new RingBuilder(options.partPower, options.replicas, 1);
   for (const device of devices) builder.addDevice(device);
   const cpu0 = process.cpuUsage();
@@ -147,12 +159,33 @@ function buildNebula(options: Options, devices: AddDeviceInput[], ringPath: stri
   const cpu = process.cpuUsage(cpu0);
   builder.validate();
   writeRingFile(ringPath, builder.getRingData());
+  // Then grow the cluster by 1% (one 8000-weight device in each of the first zones) and measure
+  // how much moves against the minimal share the new weight calls for.
+  const added = Math.max(1, Math.round(options.devices / 100));
+  let totalWeight = 0;
+  for (const device of devices) totalWeight += device.weight;
+  for (let index = 0; index < added; index += 1) {
+    const zone = 1 + (index % options.zones);
+    builder.addDevice({ region: 1, zone, ip: `10.${zone}.9.1`, port: 6200, device: `new${index}`, weight: 8000 });
+  }
+  builder.pretendMinPartHoursPassed();
+  const cpu1 = process.cpuUsage();
+  const grown = builder.rebalance(2);
+  const cpuGrown = process.cpuUsage(cpu1);
+  builder.validate();
   return {
     wallMs,
     cpuMs: (cpu.user + cpu.system) / 1000,
     balance: result.balance,
     dispersion: result.dispersion,
     partitionReplicas: builder.partitionCount * options.replicas,
+    incremental: {
+      added,
+      changedParts: grown.changedParts,
+      minimalParts: ((added * 8000) / (totalWeight + added * 8000)) * builder.partitionCount * options.replicas,
+      cpuMs: (cpuGrown.user + cpuGrown.system) / 1000,
+      balance: grown.balance,
+    },
   };
 }
 
@@ -283,6 +316,13 @@ async function main(): Promise<void> {
           `(target: 10x). Balance: Nebula ${fmt(nebula.balance)} vs Swift ${fmt(swift.balance)} (lower is better; target: no worse).`,
       );
     }
+    lines.push('');
+    const grown = nebula.incremental;
+    lines.push(
+      `Growing by ${grown.added} devices (1%, weight 8000 each) then rebalancing (Nebula only; min_part_hours passed): ` +
+        `${thousands(grown.changedParts)} partition-replicas moved, minimal share ${thousands(grown.minimalParts)} ` +
+        `(${fmt((100 * grown.changedParts) / grown.minimalParts, 1)}% of minimal), ${fmt(grown.cpuMs / 1000)} s CPU, balance ${fmt(grown.balance)}.`,
+    );
     lines.push('');
     lines.push(
       `Lookups on Nebula's ring (one core, CPU time, ${thousands(options.lookups)} random partitions after a JIT warm-up):`,
