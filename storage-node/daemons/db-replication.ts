@@ -141,7 +141,11 @@ export function mergeRowValue(space: DbSpace, existing: string | undefined, inco
   }
   const a = JSON.parse(existing) as { p: string; x: string; o: number; b: number; i: number; d?: 1 };
   const b = JSON.parse(incoming) as typeof a;
-  const newer = maxString(b.p, b.x) > maxString(a.p, a.x) ? b : a;
+  const newestA = maxString(a.p, a.x);
+  const newestB = maxString(b.p, b.x);
+  // Reports of the same timestamps may carry different counts: a fixed tie-break lets replicas agree.
+  const tie = newestA === newestB && JSON.stringify([b.o, b.b, b.i]) > JSON.stringify([a.o, a.b, a.i]);
+  const newer = newestB > newestA || tie ? b : a;
   const row: typeof a = { p: maxString(a.p, b.p), x: maxString(a.x, b.x), o: newer.o, b: newer.b, i: newer.i };
   if (row.x > row.p && row.o === 0) row.d = 1;
   const merged = JSON.stringify(row);
@@ -160,7 +164,7 @@ export function mergeInfo(
   const b = incoming === undefined ? undefined : (JSON.parse(incoming) as Record<string, unknown>);
   const base: Record<string, unknown> = { ...(b ?? {}), ...(a ?? {}) };
   const str = (record: Record<string, unknown> | undefined, field: string): string | undefined =>
-    typeof record?.[field] === 'string' ? (record[field]) : undefined;
+    typeof record?.[field] === 'string' ? record[field] : undefined;
   base.put_timestamp = maxString(str(a, 'put_timestamp'), str(b, 'put_timestamp'));
   base.delete_timestamp = maxString(str(a, 'delete_timestamp'), str(b, 'delete_timestamp'));
   const createdA = str(a, 'created_at');

@@ -333,12 +333,15 @@ export async function startFaultCluster(
         );
         return reply.status === 201;
       };
-      for (const [index, device] of objectRing.getNodes(partition).entries()) {
-        if (await put(device, index)) {
-          acknowledged += 1;
-          continue;
-        }
-        // A primary that does not answer: the next handoff takes its copy, as the proxy does.
+      // The three primaries at once, as the proxy streams to them; a failed one is retried on handoffs in turn.
+      const failedIndexes: number[] = [];
+      await Promise.all(
+        objectRing.getNodes(partition).map(async (device, index) => {
+          if (await put(device, index)) acknowledged += 1;
+          else failedIndexes.push(index);
+        }),
+      );
+      for (const index of failedIndexes) {
         for (let tries = 0; tries < 3; tries += 1) {
           const next = handoffs.next();
           if (next.done === true) break;
