@@ -40,7 +40,7 @@ export interface StorageNodeOptions {
   env?: Readonly<Record<string, string>>;
   /** Extra node flags before the script (e.g. `['--cpu-prof', '--cpu-prof-dir=/tmp/prof']`). */
   nodeArgs?: readonly string[];
-  /** How long to wait for `listening` (default 20 s). */
+  /** How long to wait for `listening` (default 30 s). */
   startTimeoutMs?: number;
 }
 
@@ -184,7 +184,7 @@ export async function startStorageNode(options: StorageNodeOptions = {}): Promis
   const confPath = join(dir, 'storage-node.conf');
   await writeFile(confPath, iniText(sections));
   const env = { NEBULA_SWIFT_CONF: swiftConfPath, ...(options.env ?? {}) };
-  const startTimeoutMs = options.startTimeoutMs ?? 20_000;
+  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
 
   const make = async (fixedPort: number | undefined): Promise<RunningStorageNode> => {
     const launchEnv = fixedPort === undefined ? env : { ...env, NEBULA_DEFAULT__BIND_PORT: String(fixedPort) };
