@@ -6,6 +6,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Context } from 'koa';
+import { isTruthy } from '../../common/config.js';
 import { HttpError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { BackendError, nodeLabel, readBody, type BackendClient } from '../backend.js';
@@ -213,6 +214,7 @@ function isGoodReadStatus(status: number): boolean {
  * first good response with its body unread. 404 from every reachable node is a 404.
  */
 export async function readFromNodes(ctx: Context, deps: ProxyDeps, request: ReadRequest): Promise<ReadOutcome> {
+  if (isTruthy(headerValue(request.headers['x-newest']))) return readNewest(ctx, deps, request);
   const log = swiftState(ctx).log;
   const primaryCount = request.ring.getNodes(request.partition).length;
   const nodes = nodesFor(request.ring, request.partition, requestNodeCount(deps, request.ring) - primaryCount);
@@ -254,6 +256,76 @@ export async function readFromNodes(ctx: Context, deps: ProxyDeps, request: Read
   return {
     failure: {
       node: other?.node ?? { id: -1, ip: '', port: 0, device: '' },
+      status: 503,
+      headers: {},
+      body: Buffer.alloc(0),
+    },
+  };
+}
+
+function headerValue(value: OutgoingHttpHeaders[string] | IncomingHttpHeaders[string]): string | undefined {
+  if (value === undefined) return undefined;
+  return Array.isArray(value) ? value.join(',') : String(value);
+}
+
+/** The timestamp a replica's answer carries, for X-Newest (0 when it has none). */
+function responseTimestamp(headers: IncomingHttpHeaders): number {
+  for (const name of ['x-backend-timestamp', 'x-timestamp', 'x-backend-put-timestamp', 'x-put-timestamp']) {
+    const value = Number(headerValue(headers[name]));
+    if (Number.isFinite(value) && value > 0) return value;
+  }
+  return 0;
+}
+
+/**
+ * `X-Newest: true` (Swift): ask every primary at once and answer from the good response with the
+ * newest timestamp, so a client can read its own write even while replicas disagree.
+ */
+async function readNewest(ctx: Context, deps: ProxyDeps, request: ReadRequest): Promise<ReadOutcome> {
+  const log = swiftState(ctx).log;
+  const primaries = request.ring.getNodes(request.partition);
+  const answers = await Promise.all(
+    primaries.map(async (node) => {
+      try {
+        const response = await deps.backend.request({
+          node,
+          method: request.method,
+          path: request.path,
+          query: request.query,
+          headers: request.headers,
+          connTimeoutMs: deps.config.connTimeoutMs,
+          nodeTimeoutMs: deps.config.nodeTimeoutMs,
+        });
+        return { node, response };
+      } catch (error) {
+        log.warn({ node: nodeLabel(node), method: request.method, err: error }, 'backend read failed');
+        return { node, response: undefined };
+      }
+    }),
+  );
+  let best: { node: RingNode; response: IncomingMessage } | undefined;
+  const failures: NodeResult[] = [];
+  for (const { node, response } of answers) {
+    if (response === undefined) continue;
+    const status = response.statusCode ?? 500;
+    if (!isGoodReadStatus(status)) {
+      failures.push({ node, status, headers: response.headers, body: Buffer.alloc(0) });
+      response.resume();
+      continue;
+    }
+    if (best === undefined || responseTimestamp(response.headers) > responseTimestamp(best.response.headers)) {
+      best?.response.destroy();
+      best = { node, response };
+    } else {
+      response.destroy();
+    }
+  }
+  if (best !== undefined) return { source: { ...best, rest: primaries[Symbol.iterator]() } };
+  const notFound = failures.find((failure) => failure.status === 404);
+  if (notFound !== undefined) return { failure: notFound };
+  return {
+    failure: {
+      node: primaries[0] ?? { id: -1, ip: '', port: 0, device: '' },
       status: 503,
       headers: {},
       body: Buffer.alloc(0),

@@ -149,6 +149,13 @@ test('objects: PUT streams to replicas, GET/HEAD/POST/DELETE, metadata and conte
   t.is((await call(t, 'DELETE', '/objs/data/file.json')).status, 204);
   t.is((await call(t, 'GET', '/objs/data/file.json')).status, 404);
   t.is((await call(t, 'DELETE', '/objs/data/file.json')).status, 404);
+  t.is((await call(t, 'PUT', '/objs/newest', {}, 'first')).status, 201);
+  t.is((await call(t, 'PUT', '/objs/newest', {}, 'second')).status, 201);
+  const newest = await call(t, 'GET', '/objs/newest', { 'X-Newest': 'true' });
+  t.is(newest.status, 200);
+  t.is(newest.text, 'second');
+  t.is((await call(t, 'HEAD', '/objs', { 'X-Newest': 'true' })).status, 204);
+  t.is((await call(t, 'GET', '/objs/none-such', { 'X-Newest': 'true' })).status, 404);
   const typed = await call(t, 'PUT', '/objs/x.txt', { 'Content-Type': 'application/x-mine' }, 'hi');
   t.is(typed.status, 201);
   t.is((await call(t, 'HEAD', '/objs/x.txt')).headers.get('content-type'), 'application/x-mine');
