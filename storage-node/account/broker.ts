@@ -18,6 +18,7 @@ import { reclaimSpace, type ReclaimResult } from '../db/reclaim.js';
 import type { DeviceDatabase } from '../db/registry.js';
 import { scanListing, type ScanEntry, type ScanQuery } from '../listing/scan.js';
 import type { Constraints } from '../../common/constraints.js';
+import { Timestamp } from '../../common/timestamp.js';
 
 export const ZERO_TIMESTAMP = '0000000000.00000';
 
@@ -190,7 +191,8 @@ export class AccountBroker {
       if (existing === undefined) {
         info = {
           account: this.account,
-          created_at: timestamp,
+          // Swift stamps a database's creation with the local clock, not the request's X-Timestamp.
+          created_at: Timestamp.now().internal,
           put_timestamp: timestamp,
           delete_timestamp: ZERO_TIMESTAMP,
           status_changed_at: timestamp,
@@ -253,7 +255,8 @@ export class AccountBroker {
       const [infoValue, rowValue] = await this.database.db.getMany([this.infoKey, key]);
       if (infoValue === undefined) throw new AccountNotFoundError();
       const info = parseAccountInfo(infoValue);
-      if (!overrideDeleted && isAccountDeleted(info)) throw new AccountNotFoundError(info.status === 'DELETED');
+      // A plain 404 here, without X-Account-Status (Swift's account server answers reports so).
+      if (!overrideDeleted && isAccountDeleted(info)) throw new AccountNotFoundError();
       const existing = rowValue === undefined ? undefined : parseRow(rowValue);
       const row: StoredContainerRow = {
         p: report.putTimestamp,

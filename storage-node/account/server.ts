@@ -153,7 +153,7 @@ export function createAccountServer(options: AccountServerOptions): AccountServe
     const timestamp = requireTimestamp(ctx);
     const broker = await brokerFor(target);
     await broker.delete(timestamp);
-    respondEmpty(ctx, 204);
+    respondEmpty(ctx, 204, DELETED_HEADERS);
   }
 
   async function liveInfo(target: RequestTarget): Promise<AccountInfo> {

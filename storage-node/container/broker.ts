@@ -19,6 +19,7 @@ import { reclaimSpace, type ReclaimPolicy, type ReclaimResult } from '../db/recl
 import type { DeviceDatabase } from '../db/registry.js';
 import { scanListing, type ScanEntry, type ScanQuery } from '../listing/scan.js';
 import type { Constraints } from '../../common/constraints.js';
+import { Timestamp } from '../../common/timestamp.js';
 
 export const ZERO_TIMESTAMP = '0000000000.00000';
 /** Rows per mergeObjectRows call: bounds one batch's memory and the time the container's lock is held. */
@@ -211,7 +212,8 @@ export class ContainerBroker {
         info = {
           account: this.account,
           container: this.container,
-          created_at: options.timestamp,
+          // Swift stamps a database's creation with the local clock, not the request's X-Timestamp.
+          created_at: Timestamp.now().internal,
           put_timestamp: options.timestamp,
           delete_timestamp: ZERO_TIMESTAMP,
           status_changed_at: options.timestamp,
@@ -247,18 +249,28 @@ export class ContainerBroker {
     });
   }
 
-  /** POST: merges metadata items (each newest-wins). */
-  async updateMetadata(items: MetadataItems, limits: Readonly<Constraints>): Promise<ContainerInfo> {
+  /**
+   * POST: merges metadata items (each newest-wins) and, as Swift's container server does, moves
+   * the put timestamp up to the POST's. Returns the info and whether the put timestamp moved
+   * (then the account should hear of it).
+   */
+  async updateMetadata(
+    items: MetadataItems,
+    limits: Readonly<Constraints>,
+    timestamp?: string,
+  ): Promise<{ info: ContainerInfo; putTimestampMoved: boolean }> {
     return this.database.locks.run(this.lock, async () => {
       const info = await this.getInfo();
       if (info === undefined || isContainerDeleted(info)) throw new ContainerNotFoundError();
       const { merged, changed } = mergeMetadata(info.metadata, items);
-      if (!changed) return info;
+      const putTimestampMoved = timestamp !== undefined && timestamp > info.put_timestamp;
+      if (!changed && !putTimestampMoved) return { info, putTimestampMoved };
       const problem = checkMergedMetadata(merged, limits);
       if (problem !== undefined) throw new ContainerMetadataError(problem);
       const updated = { ...info, metadata: merged };
+      if (putTimestampMoved) updated.put_timestamp = timestamp;
       await this.database.db.put(this.infoKey, encodeInfo(updated));
-      return updated;
+      return { info: updated, putTimestampMoved };
     });
   }
 

@@ -274,7 +274,12 @@ export function createContainerServer(options: ContainerServerOptions): Containe
     const timestamp = requireTimestamp(ctx);
     checkRequestMetadata(ctx);
     const broker = await brokerFor(target);
-    await broker.updateMetadata(metadataFromHeaders(ctx.headers, isContainerMetadataHeader, timestamp), constraints);
+    const { putTimestampMoved } = await broker.updateMetadata(
+      metadataFromHeaders(ctx.headers, isContainerMetadataHeader, timestamp),
+      constraints,
+      timestamp,
+    );
+    if (putTimestampMoved) updater.schedule(refOf(target));
     respondEmpty(ctx, 204);
   }
 

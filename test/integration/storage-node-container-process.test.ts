@@ -37,7 +37,7 @@ test('object PUT/DELETE through the object server update the container and the a
     const accountHeaders = { 'X-Account-Host': node.hostPort, 'X-Account-Device': 'sda1', 'X-Account-Partition': '3' };
     t.is((await call(node, 'PUT', '/sdb1/5/AUTH_p/c', { 'X-Timestamp': T(1), ...accountHeaders })).status, 201);
     const account = await call(node, 'GET', '/sda1/3/AUTH_p?format=json');
-    t.is(JSON.parse(account.body)[0]?.name, 'c', 'the container PUT reported at once');
+    t.is((JSON.parse(account.body) as { name: string }[])[0]?.name, 'c', 'the container PUT reported at once');
 
     const body = 'hello, nebula';
     const etag = createHash('md5').update(body).digest('hex');
