@@ -31,6 +31,7 @@ import { objectFeatureStages } from './middleware/object-features.js';
 import { proxyServer } from './middleware/proxy-server.js';
 import { TempAuth } from './middleware/tempauth.js';
 import type { Rings } from './rings.js';
+import { s3apiStage } from './s3/stage.js';
 import { SubrequestRunner } from './subrequest.js';
 
 export const AUTH_STAGE = 'tempauth';
@@ -101,6 +102,7 @@ export function defaultStages(context: StageContext): Stage[] {
     { name: 'gatekeeper', middleware: gatekeeper() },
     { name: 'healthcheck', middleware: healthcheck() },
     { name: 'info', middleware: infoMiddleware(context.info) },
+    s3apiStage(context),
     { name: AUTH_STAGE, middleware: context.tempauth.middleware() },
     ...objectFeatureStages(context),
     { name: 'proxy-server', middleware: proxyServer(context.deps) },
