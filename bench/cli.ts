@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { renderChart } from './chart.js';
 import { createClient, type EndpointSpec } from './clients.js';
-import { ServerCpuMeter, type ServerSet } from './cpu.js';
+import { cpuBetween, ServerCpuMeter, type ServerSet } from './cpu.js';
 import { describeMachine } from './machine.js';
 import { PayloadPool } from './payload.js';
 import { runProbe, type ProbeResult } from './probe.js';
@@ -61,6 +61,7 @@ const OPTIONS = {
   timeout: { type: 'string' },
   deadline: { type: 'string' },
   quiet: { type: 'boolean' },
+  idle: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -97,6 +98,8 @@ Run
   --probe-mib N             bytes per probe (default 256)    --no-probe   skip the limits probe
   --timeout S               idle timeout per request (default 30)
   --deadline S              longest time for one request (default 600)
+  --idle S                  seconds to measure the servers' CPU at idle before the phases
+                            (default 5; 0 skips it); compare tables then add a net-of-idle row
   --quiet                   no progress line
 `;
 
@@ -298,10 +301,24 @@ export async function main(argv: readonly string[]): Promise<number> {
   const runStartMs = Date.now();
   const measures: PhaseMeasure[][] = scenario.phases.map(() => runners.map(() => emptyMeasure()));
   const cleanupFailures: Record<string, number> = {};
+  const idleCores: (number | undefined)[] = runners.map(() => undefined);
   try {
     for (const runner of runners) {
       log(`connecting to ${runner.label}`);
       await runner.setup();
+    }
+    // The servers' CPU with no load (updaters, replicators, housekeeping), so per-op figures can
+    // be read net of it.
+    const idleS = parseDurationS(str(values, 'idle') ?? '5');
+    if (runners.some((runner) => runner.meter.enabled) && idleS > 0) {
+      log(`measuring the servers' CPU at idle for ${idleS} s`);
+      const before = runners.map((runner) => runner.meter.sample());
+      await new Promise((resolve) => setTimeout(resolve, idleS * 1000));
+      runners.forEach((runner, index) => {
+        const first = before[index];
+        const last = runner.meter.sample();
+        if (first !== undefined && last !== undefined) idleCores[index] = cpuBetween(first, last) / idleS;
+      });
     }
     for (const [phaseIndex, phase] of scenario.phases.entries()) {
       if (interrupted > 0) break; // the phases not begun are left out of the report
@@ -357,7 +374,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       ),
     )
     .filter((pair) => pair.some((figures) => figures.elapsedS > 0 || figures.errors > 0)); // not begun (Ctrl-C)
-  const endpointInfo: EndpointInfo[] = endpoints.map((endpoint) => ({
+  const endpointInfo: EndpointInfo[] = endpoints.map((endpoint, index) => ({
+    serverIdleCores: idleCores[index],
     label: endpoint.label,
     api: endpoint.spec.api,
     url: endpoint.spec.api === 'swift' ? endpoint.spec.authUrl : endpoint.spec.endpoint,

@@ -3,7 +3,8 @@
  * cstime: the children that exited and were reaped). A server set is given as pids or as a
  * pgrep pattern; each sample also takes in the live descendants of those pids (forked workers),
  * found by walking /proc's parent links. A process present at both ends of a phase counts its
- * delta; one that appeared during it counts all its time (it began after the start).
+ * delta; one that appeared during it counts all its time (it began after the start); one that
+ * vanished is assumed reaped by its parent in the set (see `cpuBetween`).
  * Linux only: elsewhere samples are empty and the report shows `-`.
  */
 import { execFileSync } from 'node:child_process';
@@ -106,10 +107,15 @@ export function sampleTree(roots: readonly number[]): Map<string, number> {
   return sample;
 }
 
-/** CPU seconds the set used between two samples. */
+/**
+ * CPU seconds the set used between two samples. A process seen before but gone after was most
+ * likely reaped by a parent in the set, whose cutime now holds its whole life: its time before
+ * the first sample is taken back out so it is not counted twice.
+ */
 export function cpuBetween(before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>): number {
   let total = 0;
   for (const [key, cpuS] of after) total += cpuS - (before.get(key) ?? 0);
+  for (const [key, cpuS] of before) if (!after.has(key)) total -= cpuS;
   return Math.max(0, total);
 }
 

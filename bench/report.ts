@@ -85,6 +85,8 @@ export interface EndpointInfo {
   /** Auth URL (Swift) or endpoint (S3); never credentials. */
   readonly url: string;
   readonly serverCpu: string;
+  /** Cores the servers used with no load, measured before the phases (background daemons). */
+  readonly serverIdleCores: number | undefined;
 }
 
 export interface RunReport {
@@ -117,6 +119,13 @@ export function ratio(a: number | undefined, b: number | undefined): string {
   return `${(b / a).toFixed(2)}×`;
 }
 
+/** Server CPU per op less what the servers burn with no load (updaters and other daemons). */
+export function netOfIdle(figures: PhaseFigures, idleCores: number | undefined): number | undefined {
+  if (figures.serverCpuPct === undefined || idleCores === undefined || figures.ops === 0) return undefined;
+  const busyS = Math.max(0, (figures.serverCpuPct / 100 - idleCores) * figures.elapsedS);
+  return (busyS * 1000) / figures.ops;
+}
+
 function errorsCell(figures: PhaseFigures): string {
   if (figures.errors === 0) return '0';
   const kinds = Object.entries(figures.errorKinds)
@@ -138,7 +147,8 @@ function machineSection(report: RunReport): string[] {
       (m.loadAverage[0] !== undefined && m.loadAverage[0] > m.cores ? ' (busy machine: figures are noisy)' : ''),
     ...report.endpoints.map(
       (e, index) =>
-        `- ${index === 0 ? 'A' : 'B'} = **${e.label}**: ${e.api} at ${e.url}; server CPU from ${e.serverCpu}`,
+        `- ${index === 0 ? 'A' : 'B'} = **${e.label}**: ${e.api} at ${e.url}; server CPU from ${e.serverCpu}` +
+        (e.serverIdleCores === undefined ? '' : `; at idle they used ${e.serverIdleCores.toFixed(2)} cores`),
     ),
     `- Scenario: ${report.scenario}${report.description === '' ? '' : ` (${report.description})`}; ` +
       `${report.endpoints.length > 1 ? `${report.rounds} rounds per phase, interleaved A, B, A, B` : 'one endpoint'}`,
@@ -219,6 +229,11 @@ function compareTable(report: RunReport): string[] {
     lines.push(`| ${fa.phase} | errors | ${errorsCell(fa)} | ${errorsCell(fb)} | |`);
     if (fa.serverCpuMsPerOp !== undefined || fb.serverCpuMsPerOp !== undefined) {
       row('server CPU ms/op', fa.serverCpuMsPerOp, fb.serverCpuMsPerOp, (v) => fmt(v, 2));
+      const idleA = report.endpoints[0]?.serverIdleCores;
+      const idleB = report.endpoints[1]?.serverIdleCores;
+      if ((idleA ?? 0) > 0.02 || (idleB ?? 0) > 0.02) {
+        row('server CPU ms/op net of idle', netOfIdle(fa, idleA), netOfIdle(fb, idleB), (v) => fmt(v, 2));
+      }
     }
     row('client CPU ms/op', fa.clientCpuMsPerOp, fb.clientCpuMsPerOp, (v) => fmt(v, 3));
     lines.push(

@@ -313,6 +313,8 @@ test('a Swift run: every phase verified, limits honoured, results and reports wr
     dir,
     '--probe-mib',
     '4',
+    '--idle',
+    '1',
   ]);
   t.is(run.code, 0, run.stderr);
   const results = JSON.parse(readFileSync(join(dir, 'out', 'results.json'), 'utf8')) as Results;

@@ -72,6 +72,8 @@ test('a tiny suite against Nebula: no errors, every phase ran, server CPU measur
         '--scenario',
         join(dir, 'tiny.json'),
         '--cleanup-list',
+        '--idle',
+        '1',
         '--no-probe',
         '--quiet',
         '--out',

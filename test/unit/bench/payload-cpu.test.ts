@@ -41,7 +41,7 @@ test('/proc/<pid>/stat parsing survives spaces and parentheses in the command', 
   t.is(parseProcStat('garbage'), undefined);
 });
 
-test('cpuBetween counts deltas, and all of a process that appeared', (t) => {
+test('cpuBetween counts deltas, all of a process that appeared, reaped children once', (t) => {
   const before = new Map([
     ['1@1', 10],
     ['2@5', 1],
@@ -50,7 +50,9 @@ test('cpuBetween counts deltas, and all of a process that appeared', (t) => {
     ['1@1', 12.5],
     ['3@9', 0.5],
   ]);
-  t.is(cpuBetween(before, after), 3);
+  // 2@5 vanished (reaped by 1@1, whose 2.5 s include its 1 s from before): counted once.
+  t.is(cpuBetween(before, after), 2);
+  t.is(cpuBetween(new Map([['1@1', 5]]), new Map([['1@1', 4]])), 0);
 });
 
 test('sampleTree finds this process tree on Linux', (t) => {

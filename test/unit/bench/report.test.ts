@@ -52,6 +52,7 @@ function reportOf(endpoints: number): RunReport {
       api: 'swift' as const,
       url: `http://127.0.0.1/${label}`,
       serverCpu: 'pids 1',
+      serverIdleCores: label === 'swift' ? 0.25 : undefined,
     })),
     probe: {
       folder: '/tmp',
@@ -109,6 +110,9 @@ test('compare Markdown: A, B and B/A per figure, errors by kind, rounds', (t) =>
   t.regex(markdown, /\| GET 4KiB c16 \| p50 ms \| 4\.0\d \| 2\.0\d \| 0\.50× \|/);
   t.true(markdown.includes('| GET 4KiB c16 | errors | 0 | 3 (md5_mismatch: 3) | |'));
   t.true(markdown.includes('| GET 4KiB c16 | server CPU ms/op | 5.00 | - | - |'));
+  // 50% of a core over 10 s, less 0.25 cores at idle, over 1000 ops
+  t.true(markdown.includes('| GET 4KiB c16 | server CPU ms/op net of idle | 2.50 | - | - |'));
+  t.true(markdown.includes('server CPU from pids 1; at idle they used 0.25 cores'));
   t.true(markdown.includes('| GET 4KiB c16 | ops/s by round | 90.9 / 110 | 182 / 220 | |'));
   t.true(markdown.includes('nebula / GET 4KiB c16: `GET: GET obj-1: body MD5 differs`'));
 });
