@@ -127,6 +127,11 @@ export function sloMiddleware(options: SloOptions): Middleware {
   const maxSize = options.maxManifestSize ?? DEFAULT_MAX_MANIFEST_SIZE;
   return async (ctx: Context, next: Next): Promise<void> => {
     const path = safeParsePath(ctx, options.validVersions);
+    if (path?.container !== undefined && path.object === undefined && ctx.method === 'GET') {
+      await next();
+      await rewriteListing(ctx);
+      return;
+    }
     if (path?.object === undefined || path.container === undefined) {
       await next();
       return;
@@ -153,6 +158,48 @@ export function sloMiddleware(options: SloOptions): Middleware {
     }
     await next();
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Container listings
+
+const LISTING_BYTES_MAX = 16 * 1024 * 1024;
+
+/**
+ * JSON listings show an SLO's ETag apart (Swift's handle_container_listing): a row whose hash is
+ * `<md5>; slo_etag=<etag>[; other=params]` gets `slo_etag: "<etag>"` and keeps the rest as hash.
+ */
+async function rewriteListing(ctx: Context): Promise<void> {
+  const type = ctx.response.headers['content-type'];
+  if (ctx.status !== 200 || typeof type !== 'string' || !type.startsWith('application/json')) return;
+  const length = Number(ctx.response.headers['content-length'] ?? NaN);
+  if (Number.isFinite(length) && length > LISTING_BYTES_MAX) return;
+  const body = await bufferBody(ctx.body as SubResponse['body'], LISTING_BYTES_MAX);
+  let rows: unknown;
+  try {
+    rows = JSON.parse(body.toString('utf8'));
+  } catch {
+    rows = undefined;
+  }
+  if (!Array.isArray(rows)) {
+    ctx.body = body;
+    return;
+  }
+  let changed = false;
+  for (const row of rows as { hash?: unknown; slo_etag?: string }[]) {
+    if (typeof row.hash !== 'string' || !row.hash.includes('slo_etag=')) continue;
+    const [etag = '', ...params] = row.hash.split(';').map((part) => part.trim());
+    const rest: string[] = [];
+    for (const param of params) {
+      const [key = '', value = ''] = param.split('=', 2);
+      if (key.trim() === 'slo_etag') row.slo_etag = `"${value.trim()}"`;
+      else rest.push(`; ${key.trim()}=${value.trim()}`);
+    }
+    row.hash = etag + rest.join('');
+    changed = true;
+  }
+  ctx.body = changed ? Buffer.from(JSON.stringify(rows)) : body;
+  ctx.type = type;
 }
 
 // ---------------------------------------------------------------------------------------------

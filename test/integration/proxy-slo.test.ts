@@ -81,10 +81,12 @@ test('manifest PUT stores an SLO; GET streams the segments; ETag is the md5 of t
   t.is(head.headers.get('etag'), `"${sloEtag}"`);
   // The listing shows the whole object's size.
   const listing = await request(t, 'GET', '/c?format=json');
-  const row = (JSON.parse(listing.body.toString()) as { name: string; bytes: number }[]).find(
-    (item) => item.name === 'big',
-  );
+  const row = (
+    JSON.parse(listing.body.toString()) as { name: string; bytes: number; hash: string; slo_etag?: string }[]
+  ).find((item) => item.name === 'big');
   t.is(row?.bytes, SEGMENTS.join('').length);
+  t.is(row?.slo_etag, `"${sloEtag}"`, 'the listing shows the SLO ETag apart, as Swift');
+  t.regex(row?.hash ?? '', /^[0-9a-f]{32}$/);
 });
 
 test('Range across segments, suffix ranges, several ranges, and 416', async (t) => {
