@@ -204,6 +204,10 @@ interface FileIdentity {
   ino: number;
 }
 
+function sameFile(a: FileIdentity, b: FileIdentity): boolean {
+  return a.mtimeMs === b.mtimeMs && a.size === b.size && a.ino === b.ino;
+}
+
 function identityOf(stats: Stats): FileIdentity {
   return { mtimeMs: stats.mtimeMs, size: stats.size, ino: stats.ino };
 }
@@ -213,6 +217,7 @@ export class Ring {
   private state: RingState;
   private readonly secrets: HashPathSecrets;
   private identity: FileIdentity;
+  private failedIdentity: FileIdentity | undefined;
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
   private readonly options: RingOptions;
@@ -452,13 +457,20 @@ export class Ring {
     try {
       const identity = identityOf(await stat(this.path));
       if (
-        identity.mtimeMs === this.identity.mtimeMs &&
-        identity.size === this.identity.size &&
-        identity.ino === this.identity.ino
+        sameFile(identity, this.identity) ||
+        (this.failedIdentity !== undefined && sameFile(identity, this.failedIdentity))
       ) {
         return false;
       }
-      const data = await readRingFileAsync(this.path);
+      let data: RingData;
+      try {
+        data = await readRingFileAsync(this.path);
+      } catch (error) {
+        // Report a bad file once, not at every interval; a new write gets a fresh try.
+        this.failedIdentity = identity;
+        throw error;
+      }
+      this.failedIdentity = undefined;
       this.state = new RingState(data);
       this.identity = identity;
       this.options.onReload?.(this);

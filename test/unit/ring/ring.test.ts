@@ -132,5 +132,7 @@ test('reloads when the file changes; keeps the old ring when the new one is corr
   }
   t.is(ring.devices.length, countBefore + 1, 'old ring still served');
   t.regex(errors[0]?.message ?? '', /not a valid gzip stream/);
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  t.is(errors.length, 1, 'a bad file is reported once, not at every interval');
   ring.close();
 });
