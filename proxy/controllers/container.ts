@@ -79,6 +79,9 @@ async function readContainer(ctx: Context, deps: ProxyDeps, account: string, con
     response.resume();
     return;
   }
+  // A listing that stalls mid-body for node_timeout is cut off rather than held open forever.
+  response.setTimeout(deps.config.nodeTimeoutMs, () => response.destroy(new Error('listing body stalled')));
+  response.once('error', () => ctx.res.destroy());
   ctx.body = response;
 }
 
