@@ -49,8 +49,9 @@ export async function startDbServersApp(
     databases,
     reclaimAgeSeconds: 7 * 24 * 3600,
     accountUpdateDebounceMs: options.debounceMs ?? 10,
-    connTimeoutMs: 300,
-    nodeTimeoutMs: 1000,
+    // Generous: the machine running the tests may be heavily loaded; a refused port fails at once anyway.
+    connTimeoutMs: 2000,
+    nodeTimeoutMs: 5000,
     pendingRetryIntervalMs: 0,
   });
   const account = createAccountServer({ logger, constraints, databases, reclaimAgeSeconds: 7 * 24 * 3600 });
