@@ -23,6 +23,7 @@ import { BackendClient } from './backend.js';
 import type { ProxyConfig } from './config.js';
 import type { ProxyDeps } from './controllers/base.js';
 import { InfoCache } from './info-cache.js';
+import { apiFeatureStages } from './middleware/api-features.js';
 import { catchErrors } from './middleware/catch-errors.js';
 import { gatekeeper } from './middleware/gatekeeper.js';
 import { healthcheck } from './middleware/healthcheck.js';
@@ -123,7 +124,7 @@ export function createApp(config: ProxyConfig, appDeps: AppDeps): ProxyApp {
   const subrequests = new SubrequestRunner();
   const tempauth = new TempAuth(config.tempauth, config.swift.constraints.valid_api_versions);
   const context: StageContext = { config, deps, info, subrequests, tempauth };
-  let stages = defaultStages(context);
+  let stages = apiFeatureStages(defaultStages(context), context);
   if (appDeps.stages !== undefined) stages = appDeps.stages(stages, context);
   const authIndex = stages.findIndex((stage) => stage.name === AUTH_STAGE);
   const app = new Koa({ proxy: false });

@@ -1,0 +1,51 @@
+/**
+ * The Swift API features beyond plain objects (quotas, and later symlinks, versioning, bulk,
+ * CORS, FormPOST, static web), placed into the pipeline in Swift's order relative to the stages
+ * already there, each announced in /info only when it is in the pipeline.
+ */
+import type { Context, Middleware, Next } from 'koa';
+import type { Stage, StageContext } from '../app.js';
+import { quotasMiddleware } from './quotas.js';
+
+function insertAfter(stages: Stage[], name: string, stage: Stage): Stage[] {
+  const index = stages.findIndex((existing) => existing.name === name);
+  if (index < 0) throw new Error(`no pipeline stage named ${name}`);
+  return [...stages.slice(0, index + 1), stage, ...stages.slice(index + 1)];
+}
+
+/**
+ * Swift's `X-Remove-<Type>-Meta-<Name>: anything` on account/container POST and PUT means
+ * `X-<Type>-Meta-<Name>:` (empty, which deletes the item); the quota headers rely on it.
+ */
+export function removeMetadataHeaders(): Middleware {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    if (ctx.method === 'POST' || ctx.method === 'PUT') {
+      const headers = ctx.req.headers;
+      for (const name of Object.keys(headers)) {
+        const match =
+          /^x-remove-(account|container)-(meta-.+|read|write|sync-to|sync-key|versions-location|history-location)$/.exec(
+            name,
+          );
+        if (match === null) continue;
+        const target = `x-${match[1] ?? ''}-${match[2] ?? ''}`;
+        if (headers[target] === undefined) headers[target] = '';
+        delete headers[name];
+      }
+    }
+    await next();
+  };
+}
+
+export function apiFeatureStages(stages: Stage[], context: StageContext): Stage[] {
+  const validVersions = context.config.swift.constraints.valid_api_versions;
+  let list = insertAfter(stages, 'tempauth', { name: 'remove-metadata', middleware: removeMetadataHeaders() });
+  // Swift: `... copy container-quotas account-quotas slo dlo ...`: after copy, before SLO.
+  const anchor = list.some((stage) => stage.name === 'copy') ? 'copy' : 'tempauth';
+  list = insertAfter(list, anchor, {
+    name: 'quotas',
+    middleware: quotasMiddleware({ validVersions, deps: context.deps }),
+  });
+  context.info.register('container_quotas', {});
+  context.info.register('account_quotas', {});
+  return list;
+}
