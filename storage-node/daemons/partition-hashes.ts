@@ -15,12 +15,14 @@
  * mtime), or when the caller asks (REPLICATE after a push).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFile, mkdir, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { resolveOnDiskFiles, type OnDiskState } from '../diskfile/diskfile.js';
+import { INVALID_FILE } from './invalidate.js';
+
+export { invalidateHashDir, INVALID_FILE } from './invalidate.js';
 
 export const HASHES_FILE = 'hashes.json';
-export const INVALID_FILE = 'hashes.invalid';
 const SUFFIX_RE = /^[0-9a-f]{3}$/;
 const HASH_RE = /^[0-9a-f]{32}$/;
 /** Bounds on what one folder listing may hold before we call it garbage and stop. */
@@ -64,20 +66,6 @@ async function listOrEmpty(path: string): Promise<string[]> {
   } catch (error) {
     if (isMissing(error)) return [];
     throw error;
-  }
-}
-
-/**
- * Marks the suffix of `hashDir` (`.../objects/<partition>/<suffix>/<hash>`) for rehashing. The
- * one call diskfile makes after each write; cheap (one small append) and never throws.
- */
-export async function invalidateHashDir(hashDir: string): Promise<void> {
-  const suffixDir = dirname(hashDir);
-  const partitionDir = dirname(suffixDir);
-  try {
-    await appendFile(join(partitionDir, INVALID_FILE), `${basename(suffixDir)}\n`);
-  } catch {
-    // The partition folder is gone (moved away): nothing to invalidate.
   }
 }
 

@@ -17,9 +17,11 @@ import { buildRing } from '../../../ring/build-ring.js';
 import { Ring, type RingDevice } from '../../../ring/ring.js';
 import { freePort } from '../../helpers/storage-node.js';
 
-export const NODE_MAIN = fileURLToPath(new URL('./node-main.js', import.meta.url));
+/** The real storage node process (its main.ts wires the daemons' hook and /recon). */
+export const NODE_MAIN = fileURLToPath(new URL('../../../storage-node/main.js', import.meta.url));
 export const DAEMONS_MAIN = fileURLToPath(new URL('../../../storage-node/daemons/main.js', import.meta.url));
 const SECRETS = { prefix: '', suffix: 'nebula-fault' };
+const START_TIMEOUT_MS = 30_000;
 
 export interface Reply {
   status: number;
@@ -189,13 +191,22 @@ export async function startFaultCluster(
             NEBULA_SWIFT_CONF: join(dir, 'swift.conf'),
           },
         });
+        // Registered at once, so that a failed start is still killed by stop().
+        children.set(index, child);
+        child.once('exit', () => {
+          if (children.get(index) === child) children.delete(index);
+        });
         let stderr = '';
         child.stderr?.setEncoding('utf8');
         child.stderr?.on('data', (text: string) => {
           stderr = (stderr + text).slice(-8192);
         });
         await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`node ${index + 1} did not start: ${stderr}`)), 10_000);
+          // Generous: the machine may be loaded by other test suites.
+          const timer = setTimeout(() => {
+            child.kill('SIGKILL');
+            reject(new Error(`node ${index + 1} did not start: ${stderr}`));
+          }, START_TIMEOUT_MS);
           let out = '';
           child.stdout?.setEncoding('utf8');
           child.stdout?.on('data', (text: string) => {
@@ -210,8 +221,6 @@ export async function startFaultCluster(
             reject(new Error(`node ${index + 1} exited ${code}: ${stderr}`));
           });
         });
-        children.set(index, child);
-        child.once('exit', () => children.delete(index));
       },
       async kill() {
         const child = children.get(index);
@@ -240,12 +249,12 @@ export async function startFaultCluster(
     if (node === undefined) throw new Error(`no node on port ${device.port}`);
     return node;
   };
-  try {
-    await Promise.all(nodes.map((node) => node.start()));
-  } catch (error) {
+  const started = await Promise.allSettled(nodes.map((node) => node.start()));
+  const failure = started.find((result) => result.status === 'rejected');
+  if (failure !== undefined) {
     for (const node of nodes) await node.kill();
     await rm(base, { recursive: true, force: true });
-    throw error;
+    throw failure.reason;
   }
 
   const cluster: FaultCluster = {
