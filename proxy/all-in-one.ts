@@ -21,6 +21,7 @@ async function main(): Promise<void> {
     proxyPort,
     storagePorts: STORAGE_PORTS,
     workers: Number.isInteger(workers) && workers >= 0 ? workers : 2,
+    storageOptions: { daemons: 'all', interval: '10' }, // every storage daemon in each node, a pass every 10 s
   });
   const auth = cluster.authUrl;
   process.stdout.write(

@@ -38,6 +38,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { hashPath, type HashPathSecrets } from '../../common/hash-path.js';
 import { Timestamp } from '../../common/timestamp.js';
+import { invalidateHashDir } from '../daemons/invalidate.js';
 import {
   DiskFileDeletedError,
   DiskFileExpiredError,
@@ -537,6 +538,7 @@ export class DiskFileManager {
   async moveIntoPlace(tempPath: string, location: ObjectLocation, fileName: string): Promise<void> {
     const firstCreated = mkdirSync(location.hashDir, { recursive: true });
     renameSync(tempPath, join(location.hashDir, fileName));
+    await invalidateHashDir(location.hashDir); // the replicator's suffix hashes (daemons/invalidate.ts)
     if (this.options.fsync) {
       const folders = [location.hashDir];
       if (firstCreated !== undefined) {
