@@ -6,6 +6,7 @@
 import type { Context, Middleware, Next } from 'koa';
 import type { Stage, StageContext } from '../app.js';
 import { quotasMiddleware } from './quotas.js';
+import { symlinkInfo, symlinkMiddleware } from './symlink.js';
 
 function insertAfter(stages: Stage[], name: string, stage: Stage): Stage[] {
   const index = stages.findIndex((existing) => existing.name === name);
@@ -45,6 +46,9 @@ export function apiFeatureStages(stages: Stage[], context: StageContext): Stage[
     name: 'quotas',
     middleware: quotasMiddleware({ validVersions, deps: context.deps }),
   });
+  const symlink = { validVersions, symloopMax: 2 };
+  list = insertAfter(list, 'quotas', { name: 'symlink', middleware: symlinkMiddleware(symlink) });
+  context.info.register('symlink', symlinkInfo(symlink));
   context.info.register('container_quotas', {});
   context.info.register('account_quotas', {});
   return list;
