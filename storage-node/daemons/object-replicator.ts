@@ -46,7 +46,10 @@ interface PassStats {
   failures: number;
 }
 
-/** Files bigger than this are read in pieces instead of whole (none of them stays in memory). */
+/**
+ * Files up to this size are read with one call; bigger ones trailer first, then the body. Either
+ * way the body is pushed from memory (a known limit: a multi-GiB object needs that much RAM).
+ */
 const WHOLE_READ_BYTES_MAX = 64 * 1024 * 1024;
 
 function newerThan(a: string | undefined, b: string | undefined): boolean {
