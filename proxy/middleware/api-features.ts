@@ -7,6 +7,7 @@ import type { Context, Middleware, Next } from 'koa';
 import type { Stage, StageContext } from '../app.js';
 import { quotasMiddleware } from './quotas.js';
 import { symlinkInfo, symlinkMiddleware } from './symlink.js';
+import { legacyVersioningInfo, legacyVersioningMiddleware } from './versioning-legacy.js';
 
 function insertAfter(stages: Stage[], name: string, stage: Stage): Stage[] {
   const index = stages.findIndex((existing) => existing.name === name);
@@ -49,6 +50,13 @@ export function apiFeatureStages(stages: Stage[], context: StageContext): Stage[
   const symlink = { validVersions, symloopMax: 2 };
   list = insertAfter(list, 'quotas', { name: 'symlink', middleware: symlinkMiddleware(symlink) });
   context.info.register('symlink', symlinkInfo(symlink));
+  // Swift: `... slo dlo versioned_writes symlink proxy-server`; here versioning's own reads of the
+  // current object ask symlinks not to follow, so it can sit after them.
+  list = insertAfter(list, 'symlink', {
+    name: 'versioned_writes',
+    middleware: legacyVersioningMiddleware({ validVersions, deps: context.deps }),
+  });
+  context.info.register('versioned_writes', legacyVersioningInfo());
   context.info.register('container_quotas', {});
   context.info.register('account_quotas', {});
   return list;
