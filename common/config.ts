@@ -82,7 +82,12 @@ export function loadIniFile(path: string, env: NodeJS.ProcessEnv = process.env):
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`cannot read config file ${path}`, { cause: error });
+    throw new ConfigError(
+      `cannot read config file ${path}: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
   return resolveIni(parseIni(text, path), env);
 }
@@ -115,7 +120,8 @@ export class ConfigSection {
     const raw = this.values[option];
     if (raw === undefined || raw.trim() === '') return fallback;
     const value = Number(raw);
-    if (!Number.isInteger(value)) throw new ConfigError(`[${this.name}] ${option} must be an integer, got ${JSON.stringify(raw)}`);
+    if (!Number.isInteger(value))
+      throw new ConfigError(`[${this.name}] ${option} must be an integer, got ${JSON.stringify(raw)}`);
     return value;
   }
 
@@ -123,7 +129,8 @@ export class ConfigSection {
     const raw = this.values[option];
     if (raw === undefined || raw.trim() === '') return fallback;
     const value = Number(raw);
-    if (!Number.isFinite(value)) throw new ConfigError(`[${this.name}] ${option} must be a number, got ${JSON.stringify(raw)}`);
+    if (!Number.isFinite(value))
+      throw new ConfigError(`[${this.name}] ${option} must be a number, got ${JSON.stringify(raw)}`);
     return value;
   }
 
