@@ -5,6 +5,7 @@
  */
 import type { Context, Middleware, Next } from 'koa';
 import type { Stage, StageContext } from '../app.js';
+import { bulkInfo, bulkMiddleware } from './bulk.js';
 import { quotasMiddleware } from './quotas.js';
 import { symlinkInfo, symlinkMiddleware } from './symlink.js';
 import { legacyVersioningInfo, legacyVersioningMiddleware } from './versioning-legacy.js';
@@ -47,6 +48,16 @@ export function apiFeatureStages(stages: Stage[], context: StageContext): Stage[
     name: 'quotas',
     middleware: quotasMiddleware({ validVersions, deps: context.deps }),
   });
+  // Swift puts bulk before auth; here it follows tempauth so its subrequests carry the identity.
+  const bulk = {
+    validVersions,
+    maxFileSize: context.config.swift.constraints.max_file_size,
+    maxDeletesPerRequest: 10_000,
+    maxContainersPerExtraction: 10_000,
+    maxFailedExtractions: 1_000,
+  };
+  list = insertAfter(list, 'remove-metadata', { name: 'bulk', middleware: bulkMiddleware(bulk) });
+  for (const [name, data] of Object.entries(bulkInfo(bulk))) context.info.register(name, data);
   const symlink = { validVersions, symloopMax: 2 };
   list = insertAfter(list, 'quotas', { name: 'symlink', middleware: symlinkMiddleware(symlink) });
   context.info.register('symlink', symlinkInfo(symlink));
