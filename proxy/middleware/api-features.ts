@@ -6,6 +6,7 @@
 import type { Context, Middleware, Next } from 'koa';
 import type { Stage, StageContext } from '../app.js';
 import { bulkInfo, bulkMiddleware } from './bulk.js';
+import { corsMiddleware } from './cors.js';
 import { quotasMiddleware } from './quotas.js';
 import { symlinkInfo, symlinkMiddleware } from './symlink.js';
 import { legacyVersioningInfo, legacyVersioningMiddleware } from './versioning-legacy.js';
@@ -68,6 +69,11 @@ export function apiFeatureStages(stages: Stage[], context: StageContext): Stage[
     middleware: legacyVersioningMiddleware({ validVersions, deps: context.deps }),
   });
   context.info.register('versioned_writes', legacyVersioningInfo());
+  // CORS wraps every client response after auth (Swift does it in its controllers; /info has no entry).
+  list = insertAfter(list, 'tempauth', {
+    name: 'cors',
+    middleware: corsMiddleware({ validVersions, deps: context.deps }),
+  });
   context.info.register('container_quotas', {});
   context.info.register('account_quotas', {});
   return list;
