@@ -4,9 +4,9 @@
  * (X-Fresh-Metadata), the X-Copied-From* response headers, copies of large objects (flattened,
  * or the manifest itself with multipart-manifest=get), and Swift's errors.
  */
-import { createHash } from 'node:crypto';
 import anyTest, { type TestFn } from 'ava';
 import { startCluster, type AuthResult, type TestCluster } from '../helpers/cluster.js';
+import { md5, swiftRequest, type Reply } from '../helpers/swift-http.js';
 
 interface Context {
   cluster: TestCluster;
@@ -15,31 +15,14 @@ interface Context {
 
 const test = anyTest.serial as TestFn<Context>;
 
-const md5 = (data: string | Buffer): string => createHash('md5').update(data).digest('hex');
-
-interface Reply {
-  status: number;
-  headers: Headers;
-  body: Buffer;
-}
-
-async function request(
+const request = (
   t: { context: Context },
   method: string,
   path: string,
   headers: Record<string, string> = {},
   body?: string | Buffer,
   auth: AuthResult = t.context.auth,
-): Promise<Reply> {
-  const url = path.startsWith('http') ? path : `${auth.storageUrl}${path}`;
-  const response = await fetch(url, {
-    method,
-    headers: { 'X-Auth-Token': auth.token, ...headers },
-    body,
-    signal: AbortSignal.timeout(20_000),
-  });
-  return { status: response.status, headers: response.headers, body: Buffer.from(await response.arrayBuffer()) };
-}
+): Promise<Reply> => swiftRequest(auth, method, path, headers, body);
 
 test.before(async (t) => {
   const cluster = await startCluster();

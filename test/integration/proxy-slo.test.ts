@@ -4,9 +4,9 @@
  * nested manifests, inline data segments, `multipart-manifest=get` (stored and raw formats),
  * `multipart-manifest=delete` with Swift's bulk-delete body, and the reserved header.
  */
-import { createHash } from 'node:crypto';
 import anyTest, { type TestFn } from 'ava';
 import { startCluster, type AuthResult, type TestCluster } from '../helpers/cluster.js';
+import { md5, swiftRequest, type Reply } from '../helpers/swift-http.js';
 
 interface Context {
   cluster: TestCluster;
@@ -15,29 +15,14 @@ interface Context {
 
 const test = anyTest.serial as TestFn<Context>;
 
-const md5 = (data: string | Buffer): string => createHash('md5').update(data).digest('hex');
-
-interface Reply {
-  status: number;
-  headers: Headers;
-  body: Buffer;
-}
-
-async function request(
+const request = (
   t: { context: Context },
   method: string,
   path: string,
   headers: Record<string, string> = {},
   body?: string | Buffer,
-): Promise<Reply> {
-  const response = await fetch(`${t.context.auth.storageUrl}${path}`, {
-    method,
-    headers: { 'X-Auth-Token': t.context.auth.token, ...headers },
-    body,
-    signal: AbortSignal.timeout(20_000),
-  });
-  return { status: response.status, headers: response.headers, body: Buffer.from(await response.arrayBuffer()) };
-}
+  auth: AuthResult = t.context.auth,
+): Promise<Reply> => swiftRequest(auth, method, path, headers, body);
 
 const SEGMENTS = ['aaaaa', 'bbbbbbbbbb', 'ccc'];
 
