@@ -7,6 +7,7 @@ import type { Context, Middleware, Next } from 'koa';
 import type { Stage, StageContext } from '../app.js';
 import { bulkInfo, bulkMiddleware } from './bulk.js';
 import { corsMiddleware } from './cors.js';
+import { staticWebMiddleware } from './staticweb.js';
 import { quotasMiddleware } from './quotas.js';
 import { symlinkInfo, symlinkMiddleware } from './symlink.js';
 import { legacyVersioningInfo, legacyVersioningMiddleware } from './versioning-legacy.js';
@@ -74,6 +75,11 @@ export function apiFeatureStages(stages: Stage[], context: StageContext): Stage[
     name: 'cors',
     middleware: corsMiddleware({ validVersions, deps: context.deps }),
   });
+  list = insertAfter(list, 'cors', {
+    name: 'staticweb',
+    middleware: staticWebMiddleware({ validVersions, deps: context.deps }),
+  });
+  context.info.register('staticweb', {});
   context.info.register('container_quotas', {});
   context.info.register('account_quotas', {});
   return list;
