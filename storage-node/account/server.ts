@@ -23,7 +23,7 @@ import { Timestamp } from '../../common/timestamp.js';
 import { metadataFromHeaders, visibleMetadata } from '../db/metadata.js';
 import type { ReclaimResult } from '../db/reclaim.js';
 import type { DatabaseRegistry } from '../db/registry.js';
-import { startReclaimTimer } from '../db/reclaim-timer.js';
+import { deviceReclaimer, startReclaimTimer } from '../db/reclaim-timer.js';
 import {
   checkNames,
   header,
@@ -225,18 +225,11 @@ export function createAccountServer(options: AccountServerOptions): AccountServe
     }
   }
 
-  async function reclaim(
-    devicePath: string,
-    now: Timestamp = Timestamp.now(),
-    bounds: { maxKeys?: number; after?: Buffer } = {},
-  ): Promise<ReclaimResult> {
-    const cutoff = Timestamp.fromSeconds(Math.max(0, now.seconds - options.reclaimAgeSeconds)).internal;
-    const database = await databases.get(devicePath);
-    const result = await reclaimAccounts(database, cutoff, bounds);
-    const { rowsReclaimed, databasesRemoved, keysScanned } = result;
-    logger.info({ devicePath, rowsReclaimed, databasesRemoved, keysScanned }, 'account reclaim pass');
-    return result;
-  }
+  const reclaim = deviceReclaimer('account', reclaimAccounts, {
+    databases,
+    logger,
+    reclaimAgeSeconds: options.reclaimAgeSeconds,
+  });
 
   const reclaimTimer = startReclaimTimer({
     intervalMs: options.reclaimIntervalMs ?? 3_600_000,

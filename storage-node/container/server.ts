@@ -22,7 +22,7 @@ import { Timestamp } from '../../common/timestamp.js';
 import { metadataFromHeaders, visibleMetadata } from '../db/metadata.js';
 import type { ReclaimResult } from '../db/reclaim.js';
 import type { DatabaseRegistry } from '../db/registry.js';
-import { startReclaimTimer } from '../db/reclaim-timer.js';
+import { deviceReclaimer, startReclaimTimer } from '../db/reclaim-timer.js';
 import { checkNames, header, integerHeader, requireTimestamp, respondEmpty, respondError } from '../db/server-edge.js';
 import { listingText, objectListingJson, objectListingXml, type ObjectListingEntry } from '../listing/formats.js';
 import { bestListingType, parseListingQuery, parseQueryString } from '../listing/query.js';
@@ -368,18 +368,11 @@ export function createContainerServer(options: ContainerServerOptions): Containe
     }
   }
 
-  async function reclaim(
-    devicePath: string,
-    now: Timestamp = Timestamp.now(),
-    bounds: { maxKeys?: number; after?: Buffer } = {},
-  ): Promise<ReclaimResult> {
-    const cutoff = Timestamp.fromSeconds(Math.max(0, now.seconds - options.reclaimAgeSeconds)).internal;
-    const database = await databases.get(devicePath);
-    const result = await reclaimContainers(database, cutoff, bounds);
-    const { rowsReclaimed, databasesRemoved, keysScanned } = result;
-    logger.info({ devicePath, rowsReclaimed, databasesRemoved, keysScanned }, 'container reclaim pass');
-    return result;
-  }
+  const reclaim = deviceReclaimer('container', reclaimContainers, {
+    databases,
+    logger,
+    reclaimAgeSeconds: options.reclaimAgeSeconds,
+  });
 
   const reclaimTimer = startReclaimTimer({
     intervalMs: options.reclaimIntervalMs ?? 3_600_000,

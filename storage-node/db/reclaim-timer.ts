@@ -5,8 +5,36 @@
  * stopped); passes never overlap; stop() waits for the pass in flight. The timer is unref'd.
  */
 import type { Logger } from '../../common/log.js';
+import { Timestamp } from '../../common/timestamp.js';
 import type { ReclaimResult } from './reclaim.js';
-import type { DatabaseRegistry } from './registry.js';
+import type { DatabaseRegistry, DeviceDatabase } from './registry.js';
+
+export interface ReclaimBounds {
+  maxKeys?: number;
+  after?: Buffer;
+}
+
+/** One device's reclaim pass, with the time that reclaim_age counts back from. */
+export type DeviceReclaimer = (devicePath: string, now?: Timestamp, bounds?: ReclaimBounds) => Promise<ReclaimResult>;
+
+/**
+ * Makes the reclaim pass the container and account servers share: reclaim_age turned into an
+ * internal-timestamp cutoff, the device's database, and one `<kind> reclaim pass` log line.
+ */
+export function deviceReclaimer(
+  kind: 'container' | 'account',
+  reclaimRecords: (database: DeviceDatabase, cutoff: string, bounds: ReclaimBounds) => Promise<ReclaimResult>,
+  options: { databases: DatabaseRegistry; logger: Logger; reclaimAgeSeconds: number },
+): DeviceReclaimer {
+  return async (devicePath, now = Timestamp.now(), bounds = {}) => {
+    const cutoff = Timestamp.fromSeconds(Math.max(0, now.seconds - options.reclaimAgeSeconds)).internal;
+    const database = await options.databases.get(devicePath);
+    const result = await reclaimRecords(database, cutoff, bounds);
+    const { rowsReclaimed, databasesRemoved, keysScanned } = result;
+    options.logger.info({ devicePath, rowsReclaimed, databasesRemoved, keysScanned }, `${kind} reclaim pass`);
+    return result;
+  };
+}
 
 export interface ReclaimTimerOptions {
   intervalMs: number;
