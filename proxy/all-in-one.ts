@@ -1,20 +1,25 @@
 /**
  * `npm start`: the whole object store on this machine with one command. Creates (or reuses) the
  * data folder `$NEBULA_DATA` (default `./.nebula`), starts four storage nodes on 6210, 6220,
- * 6230 and 6240 (one device each, three replicas, part power 10) and the proxy on
- * `$NEBULA_PORT` (default 8080), then prints how to use it. Logs go to `<data>/log/`.
+ * 6230 and 6240 (one device each, three replicas, part power 10; `$NEBULA_STORAGE_PORT` moves
+ * the first, the others follow 10 apart) and the proxy on `$NEBULA_PORT` (default 8080), then
+ * prints how to use it. Logs go to `<data>/log/`.
  * Ctrl-C or SIGTERM stops everything; a second start reuses the data.
  */
 import { join, resolve } from 'node:path';
 import { startLocalCluster } from './local-cluster.js';
 
-const STORAGE_PORTS = [6210, 6220, 6230, 6240];
+function portFromEnv(name: string, fallback: number): number {
+  const port = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${name} must be a port number`);
+  return port;
+}
 
 async function main(): Promise<void> {
   const dataDir = resolve(process.env.NEBULA_DATA ?? '.nebula');
-  const proxyPort = Number(process.env.NEBULA_PORT ?? '8080');
-  if (!Number.isInteger(proxyPort) || proxyPort < 0 || proxyPort > 65535)
-    throw new Error('NEBULA_PORT must be a port number');
+  const proxyPort = portFromEnv('NEBULA_PORT', 8080);
+  const firstStoragePort = portFromEnv('NEBULA_STORAGE_PORT', 6210);
+  const STORAGE_PORTS = [0, 10, 20, 30].map((offset) => firstStoragePort + offset);
   const workers = Number(process.env.NEBULA_PROXY_WORKERS ?? '2');
   const cluster = await startLocalCluster({
     dataDir,
