@@ -122,7 +122,7 @@ export function createApp(config: ProxyConfig, appDeps: AppDeps): ProxyApp {
   const info = new InfoRegistry(config.swift.constraints);
   info.register('tempauth', { account_acls: true });
   const subrequests = new SubrequestRunner();
-  const tempauth = new TempAuth(config.tempauth, config.swift.constraints.valid_api_versions);
+  const tempauth = new TempAuth(config.tempauth, config.swift.constraints.valid_api_versions, deps);
   const context: StageContext = { config, deps, info, subrequests, tempauth };
   let stages = apiFeatureStages(defaultStages(context), context);
   if (appDeps.stages !== undefined) stages = appDeps.stages(stages, context);

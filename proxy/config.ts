@@ -21,7 +21,12 @@ export interface TempAuthUser {
 }
 
 export interface TempAuthConfig {
+  /** The first of `resellerPrefixes`: tokens and users' storage URLs use it. */
   resellerPrefix: string;
+  /** Every prefix of the accounts this auth serves (`reseller_prefix = AUTH, SERVICE`), `_` appended. */
+  resellerPrefixes: readonly string[];
+  /** `<prefix>require_group` (or `require_group` for all): the group an owner also needs, by prefix. */
+  requireGroups: ReadonlyMap<string, string>;
   /** Where token requests go, e.g. `/auth/`. */
   authPrefix: string;
   tokenLifeS: number;
@@ -89,6 +94,33 @@ export function parseTempAuthUsers(section: ConfigSection, resellerPrefix: strin
   return users;
 }
 
+/** Swift's config_read_reseller_options: `AUTH, SERVICE` -> `AUTH_`, `SERVICE_`; `''` is the empty prefix. */
+export function parseResellerPrefixes(value: string): string[] {
+  const prefixes: string[] = [];
+  for (const item of value.split(',')) {
+    let prefix = item.trim();
+    if (prefix === '') continue;
+    if (prefix === "''") prefix = '';
+    if (prefix !== '' && !prefix.endsWith('_')) prefix += '_';
+    if (!prefixes.includes(prefix)) prefixes.push(prefix);
+  }
+  if (prefixes.length === 0) prefixes.push('');
+  return prefixes;
+}
+
+/** `require_group` applies to every prefix; `<prefix>require_group` (`''require_group` for '') overrides it. */
+function parseRequireGroups(section: ConfigSection, prefixes: readonly string[]): Map<string, string> {
+  const groups = new Map<string, string>();
+  const common = section.string('require_group', '').trim();
+  for (const prefix of prefixes) {
+    // The INI reader lowercases option names: `SERVICE_require_group` arrives as `service_require_group`.
+    const option = `${prefix === '' ? "''" : prefix.toLowerCase()}require_group`;
+    const group = section.optionalString(option)?.trim() ?? common;
+    if (group !== '') groups.set(prefix, group);
+  }
+  return groups;
+}
+
 export function proxyConfigFromIni(ini: Ini, env: NodeJS.ProcessEnv = process.env): ProxyConfig {
   const app = ConfigSection.of(ini, 'app:proxy-server', env);
   const auth = ConfigSection.of(ini, 'filter:tempauth', env);
@@ -100,8 +132,8 @@ export function proxyConfigFromIni(ini: Ini, env: NodeJS.ProcessEnv = process.en
     return Math.round(value * 1000);
   };
   const nodeTimeoutMs = seconds('node_timeout', 10);
-  let resellerPrefix = auth.string('reseller_prefix', 'AUTH').trim();
-  if (resellerPrefix !== '' && !resellerPrefix.endsWith('_')) resellerPrefix += '_';
+  const resellerPrefixes = parseResellerPrefixes(auth.string('reseller_prefix', 'AUTH'));
+  const resellerPrefix = resellerPrefixes[0] ?? '';
   let authPrefix = auth.string('auth_prefix', '/auth/');
   if (authPrefix.replace(/\//g, '') === '') authPrefix = '/auth/';
   if (!authPrefix.startsWith('/')) authPrefix = `/${authPrefix}`;
@@ -126,6 +158,8 @@ export function proxyConfigFromIni(ini: Ini, env: NodeJS.ProcessEnv = process.en
     ringCheckIntervalMs: seconds('ring_check_interval', 15),
     tempauth: {
       resellerPrefix,
+      resellerPrefixes,
+      requireGroups: parseRequireGroups(auth, resellerPrefixes),
       authPrefix,
       tokenLifeS: auth.int('token_life', DEFAULT_TOKEN_LIFE_S),
       tokenSecret:

@@ -153,7 +153,13 @@ export async function prepareLocalCluster(options: LocalClusterOptions): Promise
         recheck_container_existence: '5',
         ...(options.proxyOptions ?? {}),
       },
-      'filter:tempauth': { reseller_prefix: 'AUTH', token_life: '86400', ...users },
+      // Swift's sample: SERVICE_ accounts need the user's token and a service user's X-Service-Token.
+      'filter:tempauth': {
+        reseller_prefix: 'AUTH, SERVICE',
+        SERVICE_require_group: 'service',
+        token_life: '86400',
+        ...users,
+      },
     }),
   );
   return { dataDir, swiftConfPath, proxyConfPath, storageConfPaths, devices };

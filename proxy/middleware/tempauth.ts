@@ -1,11 +1,20 @@
 /**
- * Swift's tempauth (swift/common/middleware/tempauth.py), for `reseller_prefix` accounts:
+ * Swift's tempauth (swift/common/middleware/tempauth.py), for the accounts of its reseller
+ * prefixes (`reseller_prefix = AUTH, SERVICE`; the first one names tokens and storage URLs):
  * - `GET <auth_prefix>v1.0` (or `/auth/v1.0`, `/v1/<account>/auth`) with X-Auth-User/X-Auth-Key
  *   or X-Storage-User/X-Storage-Pass answers X-Auth-Token, X-Storage-Token, X-Storage-Url and
  *   X-Auth-Token-Expires; bad credentials are 401.
  * - A request with a token installs `authorize` for the controllers; an invalid or expired token
  *   is 401 at once. Without a token, `authorize` denies with 401 unless an ACL admits anonymous
  *   access (`.r:` referrers); with a valid token a denial is 403.
+ * - Owners: a user's own account under every prefix (`.admin`), any account for `.reseller_admin`.
+ *   Where `<prefix>require_group` is set, an owner also needs that group, which a request gains
+ *   from the `X-Service-Token` of a user in it (its groups join the X-Auth-Token user's).
+ * - Account ACLs (`X-Account-Access-Control`, see acl.ts): validated when sent (400), stored as
+ *   account sysmeta, shown on account HEAD/GET to owners only; `admin` members act as owners,
+ *   `read-write` members read everything and write containers and objects, `read-only` members
+ *   read. They are read from the account info once per request, before the controllers run,
+ *   and only for a user who is not already an owner: the owners' path costs nothing more.
  *
  * Tokens are stateless: `AUTH_tk` + hex(expiry seconds) + HMAC + hex(account:user), keyed by the
  * cluster secret, so every worker and every proxy sharing swift.conf accepts them without the
@@ -14,18 +23,41 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context, Middleware, Next } from 'koa';
 import { HttpError } from '../../common/errors.js';
-import { parseAcl, referrerAllowed } from '../acl.js';
+import {
+  ACCOUNT_ACL_HEADER,
+  ACCOUNT_ACL_SYSMETA,
+  accountAclError,
+  accountAclsFromSysmeta,
+  formatAclV2,
+  parseAcl,
+  parseAclV2,
+  referrerAllowed,
+  type AccountAcls,
+} from '../acl.js';
 import type { TempAuthConfig, TempAuthUser } from '../config.js';
+import type { ProxyDeps } from '../controllers/base.js';
+import { getAccountInfo } from '../controllers/info.js';
+import type { AccountInfo } from '../info-cache.js';
 import { parseSwiftPath, type SwiftPath } from '../request-path.js';
 import { swiftState, type Authorize } from '../state.js';
 
 const EXPIRY_HEX_LENGTH = 10;
 const MAC_HEX_LENGTH = 32;
 
+/** Account ACLs already read for this request, by account (undefined: the account has none). */
+type KnownAccountAcls = ReadonlyMap<string, AccountAcls | undefined>;
+
 export class TempAuth {
+  /** Parsed ACLs per cached AccountInfo object: each stored value is parsed once, not per request. */
+  private readonly parsedAcls = new WeakMap<AccountInfo, AccountAcls | undefined>();
+
+  /**
+   * Without `deps` (unit tests of tokens) account ACLs are not consulted; everything else holds.
+   */
   constructor(
     private readonly config: TempAuthConfig,
     private readonly validVersions: readonly string[],
+    private readonly deps?: ProxyDeps,
   ) {}
 
   private mac(expiresHex: string, userHex: string): string {
@@ -58,26 +90,84 @@ export class TempAuth {
     return this.config.users.get(Buffer.from(userHex, 'hex').toString('utf8'));
   }
 
-  /** Swift's _get_user_groups: `account,account:user,<groups>`, with `.admin` replaced by the account id. */
+  /**
+   * Swift's _get_user_groups: `account,account:user,<groups>`, with `.admin` replaced by the
+   * account under every reseller prefix (`AUTH_test,SERVICE_test`) and the storage URL's account.
+   */
   userGroups(user: TempAuthUser): string[] {
     const groups = [user.account, user.accountUser, ...user.groups];
     const admin = groups.indexOf('.admin');
     if (admin >= 0) {
       groups.splice(admin, 1);
       const accountId = user.url.slice(user.url.lastIndexOf('/') + 1);
-      const prefixed = `${this.config.resellerPrefix}${user.account}`;
-      if (this.config.resellerPrefix !== '') groups.push(prefixed);
+      for (const prefix of this.config.resellerPrefixes) {
+        if (prefix !== '') groups.push(`${prefix}${user.account}`);
+      }
       if (!groups.includes(accountId)) groups.push(accountId);
     }
     return groups;
   }
 
-  private isOurAccount(account: string): boolean {
-    return this.config.resellerPrefix === '' || account.startsWith(this.config.resellerPrefix);
+  /** The reseller prefix an account is under (non-empty ones first), or undefined when not ours. */
+  private accountPrefix(account: string): string | undefined {
+    const prefixes = this.config.resellerPrefixes;
+    for (const prefix of prefixes) {
+      if (prefix !== '' && account.startsWith(prefix)) return prefix;
+    }
+    return prefixes.includes('') ? '' : undefined;
+  }
+
+  /** Whether these groups own the account for this request (Swift's .admin test plus require_group). */
+  private ownsAccount(
+    userGroups: readonly string[],
+    account: string,
+    prefix: string,
+    method: string,
+    container?: string,
+  ): boolean {
+    if (!userGroups.includes(account) || (['DELETE', 'PUT'].includes(method) && container === undefined)) return false;
+    const requireGroup = this.config.requireGroups.get(prefix);
+    return requireGroup === undefined || userGroups.includes(requireGroup);
+  }
+
+  private aclsOf(info: AccountInfo): AccountAcls | undefined {
+    if (this.parsedAcls.has(info)) return this.parsedAcls.get(info);
+    const stored = info.headers[ACCOUNT_ACL_SYSMETA];
+    const acls = accountAclsFromSysmeta(Array.isArray(stored) ? stored[0] : stored);
+    this.parsedAcls.set(info, acls);
+    return acls;
+  }
+
+  /** The account's ACLs: read for this request already, or from this worker's account info cache. */
+  private accountAcls(account: string, known: KnownAccountAcls | undefined): AccountAcls | undefined {
+    if (known?.has(account) === true) return known.get(account);
+    const info = this.deps?.info.getAccount(account);
+    return info === undefined ? undefined : this.aclsOf(info);
+  }
+
+  /**
+   * Swift checks an X-Account-Access-Control value wherever tempauth is authoritative, before any
+   * permission: 400 when tempauth could not store it; otherwise it travels on as account sysmeta.
+   */
+  private takeAccountAclHeader(ctx: Context, container: string | undefined): HttpError | undefined {
+    const value = ctx.req.headers[ACCOUNT_ACL_HEADER];
+    if (typeof value !== 'string') return undefined;
+    const error = accountAclError(value);
+    if (error !== undefined) {
+      return new HttpError(400, `X-Account-Access-Control invalid: ${error}\n\nInput: ${value}\n`, {
+        code: 'InvalidAccountAcl',
+      });
+    }
+    delete ctx.req.headers[ACCOUNT_ACL_HEADER];
+    if (container === undefined) ctx.req.headers[ACCOUNT_ACL_SYSMETA] = value;
+    return undefined;
   }
 
   /** Swift's TempAuth.authorize, with the container ACL that applies passed in. */
-  readonly authorize: Authorize = (ctx: Context, acl?: string): HttpError | undefined => {
+  readonly authorize: Authorize = (ctx: Context, acl?: string): HttpError | undefined =>
+    this.decide(ctx, acl, undefined);
+
+  private decide(ctx: Context, acl: string | undefined, known: KnownAccountAcls | undefined): HttpError | undefined {
     const state = swiftState(ctx);
     let path: SwiftPath | undefined;
     try {
@@ -87,23 +177,26 @@ export class TempAuth {
     }
     if (path === undefined) return new HttpError(404);
     const { account, container, object } = path;
-    if (!this.isOurAccount(account)) return this.denied(ctx);
+    const prefix = this.accountPrefix(account);
+    if (prefix === undefined) return this.denied(ctx);
+    const invalidAcl = this.takeAccountAclHeader(ctx, container);
+    if (invalidAcl !== undefined) return invalidAcl;
     const userGroups = (state.remoteUser ?? '').split(',');
-    const prefix = this.config.resellerPrefix;
+    const isResellerAccount = this.config.resellerPrefixes.includes(account);
     const dotAccount = account.slice(prefix.length).startsWith('.');
-    if (userGroups.includes('.reseller_admin') && account !== prefix && !dotAccount) {
+    if (userGroups.includes('.reseller_admin') && !isResellerAccount && !dotAccount) {
       state.swiftOwner = true;
       return undefined;
     }
     if (
       userGroups.includes('.reseller_reader') &&
-      account !== prefix &&
+      !isResellerAccount &&
       !dotAccount &&
       ['GET', 'HEAD'].includes(ctx.method)
     ) {
       return undefined;
     }
-    if (userGroups.includes(account) && (!['DELETE', 'PUT'].includes(ctx.method) || container !== undefined)) {
+    if (this.ownsAccount(userGroups, account, prefix, ctx.method, container)) {
       state.swiftOwner = true;
       return undefined;
     }
@@ -113,8 +206,58 @@ export class TempAuth {
       if (object !== undefined || groups.includes('.rlistings')) return undefined;
     }
     if (userGroups.some((group) => group !== '' && groups.includes(group))) return undefined;
+    // Anonymous users match no account ACL entry: skip the lookup.
+    const accountAcls = state.remoteUser ? this.accountAcls(account, known) : undefined;
+    if (accountAcls !== undefined) {
+      const member = (level: keyof AccountAcls): boolean =>
+        userGroups.some((group) => accountAcls[level].includes(group));
+      const reading = ctx.method === 'GET' || ctx.method === 'HEAD';
+      if (member('admin')) {
+        state.swiftOwner = true;
+        return undefined;
+      }
+      // read-write: everything on containers and objects, but only reads of the account itself.
+      if (member('read-write') && (container !== undefined || reading)) return undefined;
+      if (member('read-only') && reading) return undefined;
+    }
     return this.denied(ctx);
-  };
+  }
+
+  /**
+   * For a user who does not own the request's account (nor every account), reads that account's
+   * ACLs now, so the synchronous authorize can decide; returns the authorize to install.
+   */
+  private async authorizeWithAccountAcls(ctx: Context, userGroups: readonly string[]): Promise<Authorize> {
+    if (this.deps === undefined || userGroups.includes('.reseller_admin')) return this.authorize;
+    let path: SwiftPath | undefined;
+    try {
+      path = parseSwiftPath(ctx.path, this.validVersions);
+    } catch {
+      return this.authorize; // the controllers answer the bad path
+    }
+    if (path === undefined) return this.authorize;
+    const prefix = this.accountPrefix(path.account);
+    if (prefix === undefined || this.ownsAccount(userGroups, path.account, prefix, ctx.method, path.container)) {
+      return this.authorize;
+    }
+    const info = await getAccountInfo(ctx, this.deps, path.account);
+    const known: KnownAccountAcls = new Map([[path.account, this.aclsOf(info)]]);
+    // Subrequests inherit this closure, so their checks see the same ACLs.
+    return (subCtx: Context, acl?: string) => this.decide(subCtx, acl, known);
+  }
+
+  /**
+   * Account HEAD/GET answers carry the stored ACLs as sysmeta: owners see them as
+   * X-Account-Access-Control (Swift's add_acls_from_sys_metadata), nobody sees the sysmeta.
+   */
+  private showAccountAcls(ctx: Context): void {
+    const stored = ctx.response.headers[ACCOUNT_ACL_SYSMETA];
+    if (stored === undefined) return;
+    ctx.remove(ACCOUNT_ACL_SYSMETA);
+    if (!swiftState(ctx).swiftOwner) return;
+    const acl = parseAclV2(Array.isArray(stored) ? stored[0] : String(stored));
+    if (acl !== undefined && Object.keys(acl).length > 0) ctx.set('X-Account-Access-Control', formatAclV2(acl));
+  }
 
   private realm(ctx: Context): string {
     try {
@@ -210,14 +353,20 @@ export class TempAuth {
             headers: { 'Www-Authenticate': `Swift realm="${realm}"` },
           });
         }
-        state.remoteUser = this.userGroups(user).join(',');
-        state.authorize = this.authorize;
+        const groups = this.userGroups(user);
+        // A service token adds its user's groups; an invalid one adds nothing (Swift ignores it).
+        const serviceToken = ctx.get('x-service-token');
+        const serviceUser = serviceToken === '' ? undefined : this.validateToken(serviceToken);
+        if (serviceUser !== undefined) groups.push(...this.userGroups(serviceUser));
+        state.remoteUser = groups.join(',');
+        state.authorize = await this.authorizeWithAccountAcls(ctx, groups);
       } else {
         // Anonymous (or someone else's token): only ACLs can admit it.
         state.authorize = this.authorize;
       }
       try {
         await next();
+        this.showAccountAcls(ctx);
       } catch (error) {
         // Swift's 401s always name the realm (the account) the client should authenticate for.
         if (error instanceof HttpError && error.status === 401 && error.headers['Www-Authenticate'] === undefined) {
