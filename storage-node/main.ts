@@ -94,9 +94,9 @@ async function main(): Promise<void> {
     }),
   };
   // The port is known once listening (bind_port 0 in tests), so the recon path follows from it.
-  const reconState: { cachePath?: string } = {};
+  const reconState: { serve?: (ctx: Koa.Context, next: Koa.Next) => Promise<void> } = {};
   const recon = (ctx: Koa.Context, next: Koa.Next): Promise<void> =>
-    reconState.cachePath === undefined ? next() : reconMiddleware(reconState.cachePath)(ctx, next);
+    reconState.serve === undefined ? next() : reconState.serve(ctx, next);
   const app = createApp(config, { logger, servers, preRouting: [recon] });
   const handler = app.callback();
   const server = createServer(
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
   const address = server.address() as AddressInfo;
   // The daemons wrap the servers in place (REPLICATE verb) and start their passes.
   await attachDaemons(servers, { config, logger, diskfiles, databases, bindPort: address.port });
-  reconState.cachePath = daemonsConfigFrom({ ...config, bindPort: address.port }).reconCachePath;
+  reconState.serve = reconMiddleware(daemonsConfigFrom({ ...config, bindPort: address.port }).reconCachePath);
   logger.info({ ip: address.address, port: address.port, devices: config.devices }, 'storage node started');
   process.stdout.write(`listening ${address.address}:${address.port}\n`);
 

@@ -46,6 +46,7 @@ export function replicateHandler(
   const options = {
     diskfiles,
     reclaimAgeSeconds: config.objectReplicator.reclaimAgeSeconds,
+    rehashIntervalMs: config.objectReplicator.rehashIntervalMs,
     maxFileSize: node.swift.constraints.max_file_size,
     clientTimeoutMs: node.object.clientTimeoutMs,
   };

@@ -2,12 +2,12 @@
  * The daemons' typed config, read from the storage node's own INI file (as Swift reads
  * `[object-replicator]`, `[object-auditor]`, ... from object-server.conf), frozen.
  *
- * Every section takes `interval` (seconds between pass starts, default 30), `conn_timeout`
- * (0.5 s) and `node_timeout` (10 s). `[DEFAULT] daemons` lists the daemons a storage node runs
+ * Every section takes `interval` (seconds between pass starts; Swift's defaults: 30, and 300 for
+ * the updater and the expirer), `conn_timeout` (0.5 s) and `node_timeout` (10 s). `[DEFAULT] daemons` lists the daemons a storage node runs
  * inside its own process (`all`, or names; default none: run them with daemons/main.js instead).
  * `recon_cache_path` (default `<devices>/../recon-cache/<bind_port>`: several nodes may share a
  * host) is where passes leave their JSON reports. An `interval` in `[DEFAULT]` applies to every
- * daemon (the all-in-one sets 10 there).
+ * daemon (tests set 1 there).
  */
 import { join } from 'node:path';
 import { ConfigError, ConfigSection, type Ini } from '../../common/config.js';
@@ -41,6 +41,8 @@ export interface ReplicatorConfig extends CommonDaemonConfig {
   reclaimAgeSeconds: number;
   /** Whether a handoff partition is removed once every primary has it (Swift's default). */
   deleteHandoffs: boolean;
+  /** `suffix_rehash_interval`: how often each partition is listed and hashed in full (partition-hashes.ts). */
+  rehashIntervalMs: number;
 }
 
 export interface AuditorConfig extends CommonDaemonConfig {
@@ -57,6 +59,8 @@ export interface UpdaterConfig extends CommonDaemonConfig {
 export interface ExpirerConfig extends CommonDaemonConfig {
   /** Expired objects deleted per second; 0 = unlimited. */
   deletesPerSecond: number;
+  /** `full_scan_interval`: how often the expirer reads every object's trailer besides its index. */
+  fullScanIntervalMs: number;
 }
 
 export interface DaemonsConfig {
@@ -85,9 +89,9 @@ function nonNegative(section: ConfigSection, option: string, fallback: number): 
   return value;
 }
 
-function common(section: ConfigSection): CommonDaemonConfig {
+function common(section: ConfigSection, intervalSeconds = 30): CommonDaemonConfig {
   return {
-    intervalMs: positiveMs(section, 'interval', 30),
+    intervalMs: positiveMs(section, 'interval', intervalSeconds),
     connTimeoutMs: positiveMs(section, 'conn_timeout', 0.5),
     nodeTimeoutMs: positiveMs(section, 'node_timeout', 10),
   };
@@ -101,6 +105,7 @@ function replicator(ini: Ini, name: string, reclaimAgeSeconds: number): Replicat
     filesPerSecond: nonNegative(section, 'files_per_second', 0),
     reclaimAgeSeconds: section.int('reclaim_age', reclaimAgeSeconds),
     deleteHandoffs: section.bool('handoff_delete', true),
+    rehashIntervalMs: positiveMs(section, 'suffix_rehash_interval', 3600),
   });
 }
 
@@ -129,10 +134,14 @@ export function daemonsConfigFrom(node: StorageNodeConfig): DaemonsConfig {
       zeroByteFilesPerSecond: nonNegative(auditor, 'zero_byte_files_per_second', 50),
     }),
     updater: Object.freeze({
-      ...common(updater),
+      ...common(updater, 300),
       concurrency: Math.max(1, updater.int('concurrency', 8)),
       updatesPerSecond: nonNegative(updater, 'objects_per_second', 50),
     }),
-    expirer: Object.freeze({ ...common(expirer), deletesPerSecond: nonNegative(expirer, 'deletes_per_second', 0) }),
+    expirer: Object.freeze({
+      ...common(expirer, 300),
+      deletesPerSecond: nonNegative(expirer, 'deletes_per_second', 0),
+      fullScanIntervalMs: positiveMs(expirer, 'full_scan_interval', 86_400),
+    }),
   });
 }

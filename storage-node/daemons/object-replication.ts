@@ -7,6 +7,11 @@
  *   REPLICATE /<dev>/<part>/hashes[?recalculate=abc-def]   -> 200 JSON { suffix: hash }
  *   REPLICATE /<dev>/<part>/list?suffixes=abc-def          -> 200 JSON { hash: HashState }
  *   REPLICATE /<dev>/<part>/file/<suffix>/<hash>/<name>    -> 201 stored, 409 newer on disk
+ *   REPLICATE /<dev>/0/digests   body JSON [part, ...]     -> 200 JSON { part: digest }
+ *
+ * `digests` answers for many partitions in one exchange (each digest is partitionDigest() of the
+ * partition's suffix hashes), so a replicator pass over unchanged partitions costs one request
+ * per peer device, not one per partition and peer.
  *
  * `file` carries one object file (`<timestamp>.data|.ts|.meta`): the body is the object's bytes
  * (empty for .ts and .meta), `X-Nebula-Metadata` its metadata as base64 JSON. The receiver checks
@@ -25,6 +30,7 @@ import { decodeMetadata, type ObjectMetadata } from '../diskfile/format.js';
 import type { RequestTarget } from '../server-types.js';
 import {
   getHashes,
+  getPartitionHashes,
   invalidateHashDir,
   isHash,
   isSuffix,
@@ -51,10 +57,16 @@ export function isReplicateRequest(ctx: Context): boolean {
 const FILE_NAME_RE = /^(\d{10}\.\d{5}(?:_[0-9a-f]{16})?)\.(data|ts|meta)$/;
 /** A list request names at most every suffix of a partition. */
 const SUFFIXES_PER_REQUEST_MAX = 4096;
+/** A digests request names at most this many partitions (the replicator sends them in chunks). */
+export const DIGEST_PARTITIONS_PER_REQUEST_MAX = 4096;
+/** Room for that many partition numbers in JSON. */
+const DIGEST_REQUEST_BYTES_MAX = DIGEST_PARTITIONS_PER_REQUEST_MAX * 12;
 
 export interface ObjectReplicationOptions {
   diskfiles: DiskFileManager;
   reclaimAgeSeconds: number;
+  /** See GetHashesOptions.rehashIntervalMs. */
+  rehashIntervalMs?: number;
   maxFileSize: number;
   clientTimeoutMs: number;
 }
@@ -66,6 +78,32 @@ function suffixList(raw: string | undefined): string[] {
     throw new HttpError(400, 'Invalid suffixes', { code: 'BadSuffixes' });
   }
   return suffixes;
+}
+
+/** The body of a digests request: a JSON array of partition numbers, bounded in bytes and count. */
+async function partitionList(ctx: Context): Promise<number[]> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // Bounded by DIGEST_REQUEST_BYTES_MAX.
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > DIGEST_REQUEST_BYTES_MAX) throw new HttpError(413, 'Too many partitions', { code: 'TooLarge' });
+    chunks.push(chunk as Buffer);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  if (
+    !Array.isArray(parsed) ||
+    parsed.length > DIGEST_PARTITIONS_PER_REQUEST_MAX ||
+    !parsed.every((value) => Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) < 2 ** 32)
+  ) {
+    throw new HttpError(400, 'Invalid partition list', { code: 'BadPartitions' });
+  }
+  return parsed as number[];
 }
 
 function queryString(ctx: Context, name: string): string | undefined {
@@ -110,10 +148,25 @@ export async function handleObjectReplicate(
     const hashes = await getHashes(partitionDir, {
       recalculate: suffixList(queryString(ctx, 'recalculate')),
       reclaimAgeSeconds: options.reclaimAgeSeconds,
+      rehashIntervalMs: options.rehashIntervalMs,
     });
     ctx.status = 200;
     ctx.type = 'application/json';
     ctx.body = JSON.stringify(hashes);
+    return;
+  }
+  if (op === 'digests' && target.container === undefined) {
+    const digests: Record<string, string> = {};
+    for (const partition of await partitionList(ctx)) {
+      const { digest } = await getPartitionHashes(partitionPath(target.devicePath, partition), {
+        reclaimAgeSeconds: options.reclaimAgeSeconds,
+        rehashIntervalMs: options.rehashIntervalMs,
+      });
+      digests[partition] = digest;
+    }
+    ctx.status = 200;
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify(digests);
     return;
   }
   if (op === 'list' && target.container === undefined) {

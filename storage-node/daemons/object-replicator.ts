@@ -1,8 +1,11 @@
 /**
  * The object replicator (Swift's object-replicator, with HTTP pushes in place of rsync).
  *
- * For each partition on each local device (`concurrency` at a time): refresh the suffix hashes,
- * REPLICATE each peer for theirs, and for every suffix that differs list the peer's versions and
+ * For each partition on each local device (`concurrency` at a time): refresh the suffix hashes
+ * (from the cache: only invalidated suffixes are hashed again, see partition-hashes.ts), and ask
+ * each peer device once per pass for the digests of all the partitions they share (REPLICATE
+ * digests). Where a peer's digest differs, REPLICATE it for its suffix hashes, and for every
+ * suffix that differs list the peer's versions and
  * push each file the peer lacks or holds older (.data and .ts newest-wins, then a newer .meta),
  * at most `files_per_second`; then REPLICATE again naming the pushed suffixes so the peer
  * rehashes them. On a handoff device the peers are every primary; once all of them answered
@@ -17,13 +20,21 @@ import type { RingDevice } from '../../ring/ring.js';
 import type { ReplicatorConfig } from './config.js';
 import { forEachLimited, RateLimiter, roundSeconds, type Daemon, type PassSummary } from './daemon.js';
 import { callPeer, encodePath, isSuccess, type PeerResponse } from './http-client.js';
-import { encodeMetadataHeader, METADATA_HEADER, REPLICATE_REQUEST, REPLICATE_VERB } from './object-replication.js';
+import {
+  DIGEST_PARTITIONS_PER_REQUEST_MAX,
+  encodeMetadataHeader,
+  METADATA_HEADER,
+  REPLICATE_REQUEST,
+  REPLICATE_VERB,
+} from './object-replication.js';
 import {
   differingSuffixes,
-  getHashes,
+  getPartitionHashes,
   listSuffix,
   partitionPath,
+  type GetHashesOptions,
   type HashState,
+  type PartitionHashes,
   type SuffixHashes,
 } from './partition-hashes.js';
 import { bodyMatches, quarantineHashDir } from './quarantine.js';
@@ -45,6 +56,16 @@ interface PassStats {
   handoffsRemoved: number;
   failures: number;
 }
+
+interface PartitionJob {
+  device: LocalDevice;
+  partition: number;
+  /** Filled by the pass's first step; left undefined when hashing the partition failed. */
+  local?: PartitionHashes;
+}
+
+/** Per peer device id: its partitions' digests, or 'unreachable' (no connection this pass). */
+type PeerDigests = Map<number, Map<number, string> | 'unreachable'>;
 
 /**
  * Files up to this size are read with one call; bigger ones trailer first, then the body. Either
@@ -138,8 +159,9 @@ export class ObjectReplicator implements Daemon {
       handoffsRemoved: 0,
       failures: 0,
     };
-    const jobs: { device: LocalDevice; partition: number }[] = [];
-    for (const device of this.options.ring.localDevices()) {
+    const { ring, config, logger } = this.options;
+    const jobs: PartitionJob[] = [];
+    for (const device of ring.localDevices()) {
       let names: string[];
       try {
         names = await readdir(join(device.devicePath, 'objects'));
@@ -147,28 +169,44 @@ export class ObjectReplicator implements Daemon {
         continue; // no objects on this device yet
       }
       for (const name of names) {
-        if (/^\d+$/.test(name)) jobs.push({ device, partition: Number(name) });
+        if (!/^\d+$/.test(name)) continue;
+        const partition = Number(name);
+        // A partition of an older, bigger ring is left alone.
+        if (partition < ring.ring.partitionCount) jobs.push({ device, partition });
       }
     }
     // Handoffs first, as Swift's handoffs_first: they are the copies most at risk.
-    const handoff = (job: { device: LocalDevice; partition: number }): boolean =>
-      !this.options.ring.isPrimary(job.partition, job.device.ring);
+    const handoff = (job: PartitionJob): boolean => !ring.isPrimary(job.partition, job.device.ring);
     jobs.sort((a, b) => Number(handoff(b)) - Number(handoff(a)));
+    const onError = (job: PartitionJob, error: unknown): void => {
+      stats.failures += 1;
+      logger.warn(
+        { err: error, device: job.device.ring.device, partition: job.partition },
+        'partition replication failed',
+      );
+    };
+    // Local hashes first (from the cache: no folder listing for an unchanged partition)...
     await forEachLimited(
       jobs,
-      this.options.config.concurrency,
-      (job) => this.replicatePartition(job.device, job.partition, stats, signal),
-      (job, error) => {
-        stats.failures += 1;
-        this.options.logger.warn(
-          { err: error, device: job.device.ring.device, partition: job.partition },
-          'partition replication failed',
-        );
+      config.concurrency,
+      async (job) => {
+        job.local = await getPartitionHashes(partitionPath(job.device.devicePath, job.partition), this.hashOptions());
       },
+      onError,
+      signal,
+    );
+    // ...then one digests exchange per peer device instead of one REPLICATE per partition and peer...
+    const remote = await this.peerDigests(jobs, signal);
+    // ...and only the partitions whose digests differ from a peer's are looked at closer.
+    await forEachLimited(
+      jobs.filter((job) => job.local !== undefined),
+      config.concurrency,
+      (job) => this.replicatePartition(job.device, job.partition, stats, signal, job.local, remote),
+      onError,
       signal,
     );
     const summary: PassSummary = { ...stats, seconds: roundSeconds(startedMs) };
-    this.options.logger.info({ daemon: this.name, ...summary }, 'object replication pass');
+    logger.info({ daemon: this.name, ...summary }, 'object replication pass');
     await writeRecon(this.options.reconCachePath, 'object', 'replication', {
       last_pass: Date.now() / 1000,
       pass_seconds: summary.seconds,
@@ -178,8 +216,68 @@ export class ObjectReplicator implements Daemon {
       objects_pushed: stats.objectsPushed,
       handoffs_removed: stats.handoffsRemoved,
       failures: stats.failures,
-    }).catch((error: unknown) => this.options.logger.warn({ err: error }, 'cannot write recon cache'));
+    }).catch((error: unknown) => logger.warn({ err: error }, 'cannot write recon cache'));
     return summary;
+  }
+
+  private hashOptions(): GetHashesOptions {
+    const { config } = this.options;
+    return { reclaimAgeSeconds: config.reclaimAgeSeconds, rehashIntervalMs: config.rehashIntervalMs };
+  }
+
+  /**
+   * Asks each peer device once (in chunks) for the digests of the partitions it shares with the
+   * jobs. A peer that cannot be reached is marked so, and its partitions count as failed without
+   * a call each; a peer that does not answer digests (an older node) leaves its partitions to
+   * the per-partition exchange.
+   */
+  private async peerDigests(jobs: readonly PartitionJob[], signal?: AbortSignal): Promise<PeerDigests> {
+    const { ring, config } = this.options;
+    const byPeer = new Map<number, { peer: RingDevice; partitions: number[] }>();
+    for (const job of jobs) {
+      if (job.local === undefined) continue;
+      for (const peer of ring.peers(job.partition, job.device.ring)) {
+        let entry = byPeer.get(peer.id);
+        if (entry === undefined) {
+          entry = { peer, partitions: [] };
+          byPeer.set(peer.id, entry);
+        }
+        entry.partitions.push(job.partition);
+      }
+    }
+    const result: PeerDigests = new Map();
+    await forEachLimited(
+      [...byPeer.values()],
+      config.concurrency,
+      async ({ peer, partitions }) => {
+        const digests = new Map<number, string>();
+        for (let start = 0; start < partitions.length; start += DIGEST_PARTITIONS_PER_REQUEST_MAX) {
+          if (signal?.aborted === true) return;
+          const chunk = partitions.slice(start, start + DIGEST_PARTITIONS_PER_REQUEST_MAX);
+          const response = await this.call(
+            peer,
+            REPLICATE_VERB,
+            encodePath(peer.device, 0, 'digests'),
+            { 'Content-Type': 'application/json' },
+            Buffer.from(JSON.stringify(chunk)),
+          );
+          if (response.status === 0) {
+            result.set(peer.id, 'unreachable');
+            return;
+          }
+          if (!isSuccess(response)) return; // an older peer: per-partition REPLICATE
+          const parsed = JSON.parse(response.body.toString('utf8')) as Record<string, unknown>;
+          for (const partition of chunk) {
+            const digest = parsed[partition];
+            if (typeof digest === 'string') digests.set(partition, digest);
+          }
+        }
+        result.set(peer.id, digests);
+      },
+      () => undefined, // a bad answer leaves the peer to the per-partition exchange
+      signal,
+    );
+    return result;
   }
 
   /** Replicates one partition; resolves when done (failures counted, never thrown for one peer). */
@@ -188,6 +286,8 @@ export class ObjectReplicator implements Daemon {
     partition: number,
     stats: PassStats,
     signal?: AbortSignal,
+    local?: PartitionHashes,
+    remote?: PeerDigests,
   ): Promise<void> {
     const { ring, config } = this.options;
     const partitionDir = partitionPath(device.devicePath, partition);
@@ -195,12 +295,16 @@ export class ObjectReplicator implements Daemon {
     stats.partitionsChecked += 1;
     const isPrimary = ring.isPrimary(partition, device.ring);
     const peers = ring.peers(partition, device.ring);
-    let hashes = await getHashes(partitionDir, { reclaimAgeSeconds: config.reclaimAgeSeconds });
+    const current = local ?? (await getPartitionHashes(partitionDir, this.hashOptions()));
     let allSynced = true;
     let outOfSync = false;
     for (const peer of peers) {
       if (signal?.aborted === true) return;
-      const synced = await this.syncWithPeer(device, partition, partitionDir, hashes, peer, stats, signal);
+      const known = remote?.get(peer.id);
+      let synced: 'in-sync' | 'pushed' | 'failed';
+      if (known === 'unreachable') synced = 'failed';
+      else if (known?.get(partition) === current.digest) synced = 'in-sync';
+      else synced = await this.syncWithPeer(device, partition, partitionDir, current.hashes, peer, stats, signal);
       if (synced === 'failed') {
         allSynced = false;
         stats.failures += 1;
@@ -211,9 +315,8 @@ export class ObjectReplicator implements Daemon {
     if (outOfSync) stats.partitionsOutOfSync += 1;
     if (isPrimary || !config.deleteHandoffs || !allSynced || peers.length === 0) return;
     // Handoff: every primary has what was here. Anything written meanwhile changes the hashes.
-    const before = hashes;
-    hashes = await getHashes(partitionDir, { reclaimAgeSeconds: config.reclaimAgeSeconds });
-    if (JSON.stringify(before) !== JSON.stringify(hashes)) return; // try again next pass
+    const after = await getPartitionHashes(partitionDir, this.hashOptions());
+    if (after.digest !== current.digest) return; // try again next pass
     await rm(partitionDir, { recursive: true, force: true });
     stats.handoffsRemoved += 1;
     this.options.logger.info({ device: device.ring.device, partition }, 'handoff partition removed');

@@ -8,14 +8,20 @@
  * hash_cleanup_listdir: files that lost to newer ones go, tombstones older than reclaim_age go,
  * empty folders go.
  *
- * Cache: `<device>/objects/<partition>/hashes.json` keeps each suffix's hash and the suffix
- * folder's mtime. A suffix is hashed again when its folder's mtime changed (a hash folder came or
- * went), when it is named in `hashes.invalid` (appended by `invalidateHashDir`, which every write
- * into a hash folder calls: a new file in an existing hash folder does not touch the suffix's
- * mtime), or when the caller asks (REPLICATE after a push).
+ * Cache (Swift's hashes.pkl and hashes.invalid): `<device>/objects/<partition>/hashes.json`
+ * keeps each suffix's hash and when the partition was last listed in full; every write into a
+ * hash folder appends its suffix to `hashes.invalid` (`invalidateHashDir`, called by diskfile,
+ * the replication receiver and quarantine). A pass takes that list by rename and rehashes only
+ * the suffixes it names (and those a peer asks for with ?recalculate=), so an unchanged
+ * partition costs a failed rename and a stat: no folder is listed. The parsed cache stays in
+ * memory while hashes.json on disk is the file it came from (another process, e.g. standalone
+ * daemons, renames a new one). Once per `rehashIntervalMs` the partition is listed and hashed
+ * in full, the net for an invalidation lost in a crash and the way old tombstones in idle
+ * suffixes reach reclaim_age.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveOnDiskFiles, type OnDiskState } from '../diskfile/diskfile.js';
 import { INVALID_FILE } from './invalidate.js';
@@ -29,11 +35,6 @@ const HASH_RE = /^[0-9a-f]{32}$/;
 const ENTRIES_MAX = 1_000_000;
 
 export type SuffixHashes = Record<string, string>;
-
-interface HashCache {
-  hashes: SuffixHashes;
-  mtimes: Record<string, number>;
-}
 
 /** The winning files of one hash folder: what a peer needs to hold the same version. */
 export interface HashState {
@@ -151,16 +152,58 @@ export async function hashSuffix(
   return md5.digest('hex');
 }
 
-async function readCache(partitionDir: string): Promise<HashCache> {
+/** What hashes.json holds: each suffix's hash, and when the partition folder was last listed in full. */
+interface HashCache {
+  hashes: SuffixHashes;
+  listedMs: number;
+}
+
+/** A parsed hashes.json kept in memory, valid while the file on disk is the one it was read from. */
+interface MemoryEntry {
+  /** mtime, size and inode of hashes.json: a rename by any process changes it. */
+  fileKey: string;
+  cache: HashCache;
+  digest: string;
+}
+
+/**
+ * Parsed caches by partition folder. Bounded by the partitions of this node's devices (a ring has
+ * at most 2^part_power of them); cleared wholesale past MEMORY_ENTRIES_MAX all the same.
+ */
+const memory = new Map<string, MemoryEntry>();
+const MEMORY_ENTRIES_MAX = 1 << 20;
+
+function fileKeyOf(stats: { mtimeMs: number; size: number; ino: number }): string {
+  return `${stats.mtimeMs}:${stats.size}:${stats.ino}`;
+}
+
+/** The MD5 of a partition's suffix hashes: two replicas agree on it exactly when they agree on every suffix. */
+export function partitionDigest(hashes: SuffixHashes): string {
+  const md5 = createHash('md5');
+  for (const suffix of Object.keys(hashes).sort()) md5.update(`${suffix}:${hashes[suffix] ?? ''};`);
+  return md5.digest('hex');
+}
+
+async function statOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await stat(path);
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+async function readCacheFile(partitionDir: string, fileKey: string): Promise<MemoryEntry | undefined> {
   try {
     const parsed = JSON.parse(await readFile(join(partitionDir, HASHES_FILE), 'utf8')) as Partial<HashCache>;
-    if (typeof parsed.hashes === 'object' && typeof parsed.mtimes === 'object' && parsed.hashes && parsed.mtimes) {
-      return { hashes: parsed.hashes, mtimes: parsed.mtimes };
+    if (typeof parsed.hashes === 'object' && parsed.hashes !== null && typeof parsed.listedMs === 'number') {
+      const hashes = Object.freeze({ ...parsed.hashes });
+      return { fileKey, cache: { hashes, listedMs: parsed.listedMs }, digest: partitionDigest(hashes) };
     }
   } catch {
     // Missing or torn (it is written by rename, so only a crash mid-create): rebuild it.
   }
-  return { hashes: {}, mtimes: {} };
+  return undefined; // an older layout (per-suffix mtimes) counts as no cache: one full rehash
 }
 
 /** Takes the invalidation list atomically: appends after the rename start a new file. */
@@ -193,52 +236,86 @@ async function withPartitionLock<T>(partitionDir: string, work: () => Promise<T>
   }
 }
 
+/** Swift lists a partition in full every tenth pass; we do it by age, an hour by default. */
+export const REHASH_INTERVAL_MS_DEFAULT = 3_600_000;
+
 export interface GetHashesOptions {
   /** Suffixes to hash again whatever the cache says. */
   recalculate?: readonly string[];
   reclaimAgeSeconds: number;
   nowMs?: number;
+  /**
+   * How old a cache may get before the partition is listed and every suffix hashed again: the
+   * safety net for an invalidation lost in a crash, and how tombstones in suffixes that nobody
+   * writes to reach reclaim_age. 0 rehashes every time.
+   */
+  rehashIntervalMs?: number;
+}
+
+export interface PartitionHashes {
+  hashes: SuffixHashes;
+  /** partitionDigest(hashes). */
+  digest: string;
+}
+
+/**
+ * The partition's suffix hashes and their digest. Without invalidations this costs two system
+ * calls (the rename that finds no hashes.invalid, the stat of hashes.json) and no folder listing.
+ */
+export function getPartitionHashes(partitionDir: string, options: GetHashesOptions): Promise<PartitionHashes> {
+  return withPartitionLock(partitionDir, async () => {
+    const nowMs = options.nowMs ?? Date.now();
+    const rehashIntervalMs = options.rehashIntervalMs ?? REHASH_INTERVAL_MS_DEFAULT;
+    const invalid = await takeInvalid(partitionDir);
+    for (const suffix of options.recalculate ?? []) invalid.add(suffix);
+    const fileStats = await statOrUndefined(join(partitionDir, HASHES_FILE));
+    let entry: MemoryEntry | undefined;
+    if (fileStats !== undefined) {
+      const fileKey = fileKeyOf(fileStats);
+      entry = memory.get(partitionDir);
+      if (entry?.fileKey !== fileKey) entry = await readCacheFile(partitionDir, fileKey);
+    }
+    const full = entry === undefined || nowMs - entry.cache.listedMs >= rehashIntervalMs;
+    if (!full && entry !== undefined && invalid.size === 0) {
+      memory.set(partitionDir, entry);
+      return { hashes: entry.cache.hashes, digest: entry.digest };
+    }
+    const next: SuffixHashes = full ? {} : { ...entry?.cache.hashes };
+    const suffixes = full ? (await listOrEmpty(partitionDir)).filter(isSuffix) : [...invalid].sort();
+    for (const suffix of suffixes) {
+      const hash = await hashSuffix(partitionDir, suffix, options.reclaimAgeSeconds, nowMs);
+      if (hash === undefined) delete next[suffix];
+      else next[suffix] = hash;
+    }
+    const hashes = Object.freeze(next);
+    const cache: HashCache = { hashes, listedMs: full ? nowMs : (entry?.cache.listedMs ?? nowMs) };
+    const digest = partitionDigest(hashes);
+    const written = await writeCacheFile(partitionDir, cache);
+    if (memory.size >= MEMORY_ENTRIES_MAX) memory.clear();
+    if (written === undefined) memory.delete(partitionDir);
+    else memory.set(partitionDir, { fileKey: written, cache, digest });
+    return { hashes, digest };
+  });
+}
+
+/** Writes hashes.json by rename; returns its file key, or undefined when the partition folder is gone. */
+async function writeCacheFile(partitionDir: string, cache: HashCache): Promise<string | undefined> {
+  const path = join(partitionDir, HASHES_FILE);
+  const temp = join(partitionDir, `.${HASHES_FILE}.${randomBytes(6).toString('hex')}`);
+  try {
+    await writeFile(temp, JSON.stringify(cache));
+    await rename(temp, path);
+    return fileKeyOf(await stat(path));
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    if (isMissing(error)) return undefined; // a partition this device does not hold (a peer's question)
+    throw error;
+  }
 }
 
 /** The partition's suffix hashes (suffixes holding nothing are left out), with the cache refreshed. */
-export function getHashes(partitionDir: string, options: GetHashesOptions): Promise<SuffixHashes> {
-  return withPartitionLock(partitionDir, async () => {
-    const nowMs = options.nowMs ?? Date.now();
-    const cache = await readCache(partitionDir);
-    const invalid = await takeInvalid(partitionDir);
-    for (const suffix of options.recalculate ?? []) invalid.add(suffix);
-    const suffixes = (await listOrEmpty(partitionDir)).filter(isSuffix);
-    const next: HashCache = { hashes: {}, mtimes: {} };
-    let changed = invalid.size > 0;
-    for (const suffix of suffixes) {
-      let mtimeMs: number;
-      try {
-        mtimeMs = (await stat(join(partitionDir, suffix))).mtimeMs;
-      } catch (error) {
-        if (isMissing(error)) continue;
-        throw error;
-      }
-      const cached = cache.hashes[suffix];
-      if (cached !== undefined && !invalid.has(suffix) && cache.mtimes[suffix] === mtimeMs) {
-        next.hashes[suffix] = cached;
-        next.mtimes[suffix] = mtimeMs;
-        continue;
-      }
-      changed = true;
-      const hash = await hashSuffix(partitionDir, suffix, options.reclaimAgeSeconds, nowMs);
-      if (hash === undefined) continue;
-      next.hashes[suffix] = hash;
-      next.mtimes[suffix] = (await stat(join(partitionDir, suffix)).catch(() => ({ mtimeMs: 0 }))).mtimeMs;
-    }
-    if (Object.keys(cache.hashes).length !== Object.keys(next.hashes).length) changed = true;
-    if (changed && suffixes.length > 0) {
-      const temp = join(partitionDir, `.${HASHES_FILE}.${randomBytes(6).toString('hex')}`);
-      await mkdir(partitionDir, { recursive: true });
-      await writeFile(temp, JSON.stringify(next));
-      await rename(temp, join(partitionDir, HASHES_FILE));
-    }
-    return next.hashes;
-  });
+export async function getHashes(partitionDir: string, options: GetHashesOptions): Promise<SuffixHashes> {
+  return (await getPartitionHashes(partitionDir, options)).hashes;
 }
 
 /** Suffixes whose hash differs (or that the peer lacks). */

@@ -39,6 +39,7 @@ import type { Readable } from 'node:stream';
 import { hashPath, type HashPathSecrets } from '../../common/hash-path.js';
 import { Timestamp } from '../../common/timestamp.js';
 import { invalidateHashDir } from '../daemons/invalidate.js';
+import { recordDeleteAt } from '../object/expiry-index.js';
 import {
   DiskFileDeletedError,
   DiskFileExpiredError,
@@ -323,6 +324,8 @@ export class DiskFileWriter {
         closeSync(fd);
       }
     }
+    // The expirer's index (object/expiry-index.ts), before the file is visible: never an entry short.
+    if (ext !== 'ts') await recordDeleteAt(this.location, metadata['X-Delete-At']);
     await this.manager.moveIntoPlace(this.tempPath, this.location, `${timestamp.internal}.${ext}`);
     this.done = true;
   }
