@@ -80,7 +80,9 @@ export function parseTargetPath(rawUrl: string, devices: string): RequestTarget 
   }
   const account = decodeSegment(rawAccount, 'account');
   if (account === '.' || account.includes('/')) throw new HttpError(400, 'Invalid path', { code: 'BadPath' });
-  const target: RequestTarget = { device, devicePath: join(devices, device), partition, account };
+  // `devices` is absolute and clean (config.ts) and the device name has no `/`: no join() needed.
+  const devicePath = devices.endsWith('/') ? `${devices}${device}` : `${devices}/${device}`;
+  const target: RequestTarget = { device, devicePath, partition, account };
   const objectRaw = rawObject.join('/');
   if (rawContainer !== undefined && (rawContainer !== '' || objectRaw !== '')) {
     const container = decodeSegment(rawContainer, 'container');

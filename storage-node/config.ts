@@ -3,7 +3,7 @@
  * layout: `[DEFAULT]` plus `[app:object-server]`, `[app:container-server]`, `[app:account-server]`)
  * and from swift.conf (hash secrets, constraints). Frozen; nothing else reads options or env.
  */
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { ConfigError, ConfigSection, loadIniFile, type Ini } from '../common/config.js';
 import { loadSwiftConf, type SwiftConf } from '../common/swift-conf.js';
 
@@ -70,7 +70,8 @@ export function storageNodeConfigFromIni(ini: Ini, swift: SwiftConf, configDir =
   const config: StorageNodeConfig = {
     bindIp: defaults.string('bind_ip', '127.0.0.1'),
     bindPort,
-    devices: isAbsolute(devicesRaw) ? devicesRaw : resolve(configDir, devicesRaw),
+    // Normalized (resolve drops `//`, `.` and a trailing `/`): the router appends device names to it.
+    devices: resolve(configDir, devicesRaw),
     mountCheck: defaults.bool('mount_check', true),
     fallocateReserve: parseFallocateReserve(defaults.string('fallocate_reserve', '1%')),
     logLevel: defaults.string('log_level', 'info').toLowerCase(),

@@ -14,7 +14,8 @@
  * costs more than the call itself on a busy host; only the calls that wait for the disk (fsync,
  * fdatasync) and the streaming of large bodies go through the pool.
  */
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { strict as assert } from 'node:assert';
+import { createHash, hash as oneShotHash, randomBytes, type Hash } from 'node:crypto';
 import {
   closeSync,
   constants as fsConstants,
@@ -29,8 +30,8 @@ import {
   readSync,
   renameSync,
   rmdirSync,
-  unlinkSync,
   writeSync,
+  writevSync,
 } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -110,6 +111,8 @@ export interface OnDiskState {
 }
 
 const FILE_RE = /^(.+)\.(data|ts|meta)$/;
+const TEMP_NAME_STEM = `${process.pid.toString(36)}-${Date.now().toString(36)}-`;
+let tempCounter = 0;
 /** A hash folder holds a handful of files; more than this is garbage we refuse to walk. */
 const HASH_DIR_FILES_MAX = 10_000;
 
@@ -259,13 +262,16 @@ export class OpenedObject {
  */
 export class DiskFileWriter {
   static readonly BUFFERED_BYTES_MAX = 64 * 1024;
-  private readonly md5: Hash = createHash('md5');
+  /** Made at the first flush: a body that stays in memory is hashed in one call (no Hash object). */
+  private md5: Hash | undefined;
   bytesWritten = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private handle: FileHandle | undefined;
   private fileCreated = false;
   private done = false;
+  /** After digest(), what is flushed (the trailer) is no longer body: it is not hashed. */
+  private digested = false;
 
   constructor(
     private readonly manager: DiskFileManager,
@@ -274,7 +280,6 @@ export class DiskFileWriter {
   ) {}
 
   async write(chunk: Buffer): Promise<void> {
-    this.md5.update(chunk);
     this.bytesWritten += chunk.length;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
@@ -289,6 +294,10 @@ export class DiskFileWriter {
     const buffer = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
     this.pending = [];
     this.pendingBytes = 0;
+    if (!this.digested) {
+      this.md5 ??= createHash('md5');
+      this.md5.update(buffer);
+    }
     let offset = 0;
     // A short write is legal; bounded: each pass writes >= 1 byte or throws.
     while (offset < buffer.length) {
@@ -300,6 +309,15 @@ export class DiskFileWriter {
 
   /** The hex MD5 of what was written so far. Call once, after the last write. */
   digest(): string {
+    assert.ok(!this.digested, 'digest() is called once');
+    this.digested = true;
+    if (this.md5 === undefined) {
+      // The whole body is still in memory: one call hashes it.
+      const body = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
+      this.pending = body.length === 0 ? [] : [body];
+      return oneShotHash('md5', body, 'hex');
+    }
+    for (const chunk of this.pending) this.md5.update(chunk);
     return this.md5.digest('hex');
   }
 
@@ -317,7 +335,7 @@ export class DiskFileWriter {
       const fd = this.manager.openTempSync(this.tempPath);
       this.fileCreated = true;
       try {
-        writeAllSync(fd, Buffer.concat(this.pending));
+        writeAllSync(fd, this.pending);
         this.pending = [];
         if (this.manager.options.fsync) await fdatasyncAsync(fd);
       } finally {
@@ -339,11 +357,17 @@ export class DiskFileWriter {
   }
 }
 
-function writeAllSync(fd: number, buffer: Buffer): void {
+/** Writes the buffers in order: one writev for the usual case, plain writes for what a short write left. */
+function writeAllSync(fd: number, buffers: readonly Buffer[]): void {
+  let total = 0;
+  for (const buffer of buffers) total += buffer.length;
+  let written = writevSync(fd, buffers);
+  if (written === total) return;
+  const rest = Buffer.concat(buffers).subarray(written);
   let offset = 0;
   // Bounded: each pass writes >= 1 byte or throws.
-  while (offset < buffer.length) {
-    const written = writeSync(fd, buffer, offset, buffer.length - offset);
+  while (offset < rest.length) {
+    written = writeSync(fd, rest, offset, rest.length - offset);
     if (written <= 0) throw new Error('write made no progress');
     offset += written;
   }
@@ -375,7 +399,8 @@ export class DiskFileManager {
       object,
       hash,
       suffix,
-      hashDir: join(devicePath, 'objects', String(partition), suffix, hash),
+      // Concatenation, not join(): the parts are known clean, and this runs on every request.
+      hashDir: `${devicePath.endsWith('/') ? devicePath.slice(0, -1) : devicePath}/objects/${partition}/${suffix}/${hash}`,
     };
   }
 
@@ -407,7 +432,7 @@ export class DiskFileManager {
     if (onDisk.data === undefined) throw new DiskFileNotExistError();
     let fd: number;
     try {
-      fd = openSync(join(location.hashDir, onDisk.data.file), 'r');
+      fd = openSync(`${location.hashDir}/${onDisk.data.file}`, 'r');
     } catch (error) {
       // Cleaned up by a concurrent newer write: read again, once.
       if (isNotFound(error) && state === undefined) return this.open(location, options, await this.readState(location));
@@ -444,7 +469,7 @@ export class DiskFileManager {
         throw new DiskFileQuarantinedError(`length ${bodyLength} is not ${dataMetadata['Content-Length']}`);
       }
       if (verifiedBody !== undefined && bodyLength <= this.options.verifyBeforeSendBytesMax) {
-        const md5 = createHash('md5').update(verifiedBody).digest('hex');
+        const md5 = oneShotHash('md5', verifiedBody, 'hex');
         if (md5 !== dataMetadata.ETag) {
           await this.quarantine(location);
           throw new DiskFileQuarantinedError(`md5 ${md5} is not the ETag ${dataMetadata.ETag}`);
@@ -478,7 +503,7 @@ export class DiskFileManager {
   private readMetadataFile(location: ObjectLocation, file: string): ObjectMetadata | undefined {
     let fd: number;
     try {
-      fd = openSync(join(location.hashDir, file), 'r');
+      fd = openSync(`${location.hashDir}/${file}`, 'r');
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
@@ -495,7 +520,9 @@ export class DiskFileManager {
 
   /** A writer for a new body (or an empty one for .meta / .ts); its temp file is made on first need. */
   createWriter(location: ObjectLocation): Promise<DiskFileWriter> {
-    const tempPath = join(location.devicePath, 'tmp', `${OBJECT_TEMP_PREFIX}${randomBytes(12).toString('hex')}`);
+    // Unique without randomness: pid (other processes share tmp/), start time (a restarted pid), counter.
+    tempCounter += 1;
+    const tempPath = `${location.devicePath}/tmp/${OBJECT_TEMP_PREFIX}${TEMP_NAME_STEM}${tempCounter.toString(36)}`;
     return Promise.resolve(new DiskFileWriter(this, location, tempPath));
   }
 
@@ -537,27 +564,49 @@ export class DiskFileManager {
     }
   }
 
-  /** Renames a synced temp file into the hash folder, fsyncs the folders it touched, and cleans up. */
+  /**
+   * Renames a synced temp file into the hash folder, fsyncs the folders it touched, and cleans up.
+   *
+   * Durability (Swift's renamer): the file's bytes were fdatasync'd before the rename, so the name
+   * can never point at missing data. The rename itself is a change of the hash folder, and only an
+   * fsync of that folder makes it durable: a folder that existed and was fsynced before does not
+   * carry later entries to disk by itself (POSIX promises nothing; ext4 and XFS commit the entry
+   * with the next journal commit, which may come seconds after our 201). So the leaf is fsynced
+   * on every write, as Swift does, and each folder this call created is made durable in its parent.
+   * The fsyncs run concurrently (the journal commits them together) with the daemons' hook.
+   */
   async moveIntoPlace(tempPath: string, location: ObjectLocation, fileName: string): Promise<void> {
-    const firstCreated = mkdirSync(location.hashDir, { recursive: true });
-    renameSync(tempPath, join(location.hashDir, fileName));
-    await invalidateHashDir(location.hashDir); // the replicator's suffix hashes (daemons/invalidate.ts)
+    const target = `${location.hashDir}/${fileName}`;
+    let firstCreated: string | undefined;
+    try {
+      // Rename first: for an existing object the folder is there, and mkdir would cost two calls.
+      renameSync(tempPath, target);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      firstCreated = mkdirSync(location.hashDir, { recursive: true });
+      renameSync(tempPath, target);
+    }
+    const pending: Promise<void>[] = [invalidateHashDir(location.hashDir)]; // daemons/invalidate.ts
     if (this.options.fsync) {
-      const folders = [location.hashDir];
+      pending.push(fsyncDirectory(location.hashDir));
       if (firstCreated !== undefined) {
         // New folders must be durable in their parents too: up to the parent of the first one made.
         const stopAt = dirname(firstCreated);
         let dir = dirname(location.hashDir);
         for (let depth = 0; depth < 8; depth += 1) {
-          folders.push(dir);
+          pending.push(fsyncDirectory(dir));
           if (dir === stopAt || dir.length <= location.devicePath.length) break;
           dir = dirname(dir);
         }
       }
-      // Concurrent fsyncs: the file system commits them together.
-      await Promise.all(folders.map((folder) => fsyncDirectory(folder)));
     }
-    await this.cleanup(location);
+    await Promise.all(pending);
+    // A folder this call made held nothing older: no listing needed, unless the new file is a
+    // tombstone, which may already be past reclaim_age. (A concurrent writer that found the folder
+    // made does its own cleanup after its rename; in the rare interleaving where both skip, the
+    // older file loses on every read and the replicator's rehash of the suffix, which
+    // invalidateHashDir requested, removes it.)
+    if (firstCreated === undefined || fileName.endsWith('.ts')) await this.cleanup(location);
   }
 
   /** Removes files that lost to newer ones, and a tombstone older than reclaim_age with its folder. */
@@ -567,19 +616,16 @@ export class DiskFileManager {
     if (state.tombstone !== undefined && state.tombstone.timestamp.ms < nowMs - this.options.reclaimAgeSeconds * 1000) {
       removals.push(state.tombstone);
     }
-    for (const file of removals) {
-      try {
-        unlinkSync(join(location.hashDir, file.file));
-      } catch (error) {
-        if (!isNotFound(error)) throw error;
-      }
-    }
-    if (
-      removals.length > 0 &&
-      state.data === undefined &&
-      state.tombstone !== undefined &&
-      removals.includes(state.tombstone)
-    ) {
+    if (removals.length === 0) return state;
+    // Through the pool: unlinking a file with blocks can wait on the journal, and the event loop must not.
+    await Promise.all(
+      removals.map((file) =>
+        unlink(`${location.hashDir}/${file.file}`).catch((error: unknown) => {
+          if (!isNotFound(error)) throw error;
+        }),
+      ),
+    );
+    if (state.data === undefined && state.tombstone !== undefined && removals.includes(state.tombstone)) {
       try {
         rmdirSync(location.hashDir);
       } catch {
