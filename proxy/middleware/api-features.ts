@@ -7,10 +7,12 @@ import type { Context, Middleware, Next } from 'koa';
 import type { Stage, StageContext } from '../app.js';
 import { bulkInfo, bulkMiddleware } from './bulk.js';
 import { corsMiddleware } from './cors.js';
+import { formpostInfo, formpostStage } from './formpost.js';
 import { staticWebMiddleware } from './staticweb.js';
 import { quotasMiddleware } from './quotas.js';
 import { symlinkInfo, symlinkMiddleware } from './symlink.js';
 import { legacyVersioningInfo, legacyVersioningMiddleware } from './versioning-legacy.js';
+import { objectVersioningInfo, objectVersioningMiddleware } from './versioning/middleware.js';
 
 function insertAfter(stages: Stage[], name: string, stage: Stage): Stage[] {
   const index = stages.findIndex((existing) => existing.name === name);
@@ -70,6 +72,12 @@ export function apiFeatureStages(stages: Stage[], context: StageContext): Stage[
     middleware: legacyVersioningMiddleware({ validVersions, deps: context.deps }),
   });
   context.info.register('versioned_writes', legacyVersioningInfo());
+  // Swift's object_versioning lives in the same versioned_writes filter: just before the legacy modes.
+  list = insertAfter(list, 'symlink', {
+    name: 'object_versioning',
+    middleware: objectVersioningMiddleware({ validVersions, deps: context.deps }),
+  });
+  context.info.register('object_versioning', objectVersioningInfo());
   // CORS wraps every client response after auth (Swift does it in its controllers; /info has no entry).
   list = insertAfter(list, 'tempauth', {
     name: 'cors',
@@ -79,6 +87,10 @@ export function apiFeatureStages(stages: Stage[], context: StageContext): Stage[
     name: 'staticweb',
     middleware: staticWebMiddleware({ validVersions, deps: context.deps }),
   });
+  // Swift: `... tempurl formpost ... tempauth`: FormPOST authorizes its own uploads, before auth.
+  const authIndex = list.findIndex((stage) => stage.name === 'tempauth');
+  list = [...list.slice(0, authIndex), formpostStage(context), ...list.slice(authIndex)];
+  context.info.register('formpost', formpostInfo());
   context.info.register('staticweb', {});
   context.info.register('container_quotas', {});
   context.info.register('account_quotas', {});
