@@ -7,6 +7,7 @@ import type { Context, Middleware, Next } from 'koa';
 import type { Stage, StageContext } from '../app.js';
 import { bulkInfo, bulkMiddleware } from './bulk.js';
 import { corsMiddleware } from './cors.js';
+import { formpostInfo, formpostStage } from './formpost.js';
 import { staticWebMiddleware } from './staticweb.js';
 import { quotasMiddleware } from './quotas.js';
 import { symlinkInfo, symlinkMiddleware } from './symlink.js';
@@ -86,6 +87,10 @@ export function apiFeatureStages(stages: Stage[], context: StageContext): Stage[
     name: 'staticweb',
     middleware: staticWebMiddleware({ validVersions, deps: context.deps }),
   });
+  // Swift: `... tempurl formpost ... tempauth`: FormPOST authorizes its own uploads, before auth.
+  const authIndex = list.findIndex((stage) => stage.name === 'tempauth');
+  list = [...list.slice(0, authIndex), formpostStage(context), ...list.slice(authIndex)];
+  context.info.register('formpost', formpostInfo());
   context.info.register('staticweb', {});
   context.info.register('container_quotas', {});
   context.info.register('account_quotas', {});

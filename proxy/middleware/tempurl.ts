@@ -117,6 +117,27 @@ function keysFrom(
   return keys;
 }
 
+export interface ScopedTempUrlKey {
+  key: string;
+  /** Which metadata it came from: an account key signs for the whole account. */
+  scope: 'account' | 'container';
+}
+
+/** The Temp-URL keys that sign for a container: the account's (both slots), then the container's. */
+export async function tempUrlKeys(
+  ctx: Context,
+  deps: ProxyDeps,
+  account: string,
+  container: string,
+): Promise<ScopedTempUrlKey[]> {
+  const accountInfo = await getAccountInfo(ctx, deps, account);
+  const containerInfo = await getContainerInfo(ctx, deps, account, container);
+  return [
+    ...keysFrom(accountInfo.headers, 'account').map((key) => ({ key, scope: 'account' as const })),
+    ...keysFrom(containerInfo.headers, 'container').map((key) => ({ key, scope: 'container' as const })),
+  ];
+}
+
 function invalid(ctx: Context): HttpError {
   const body = ctx.method === 'HEAD' ? undefined : '401 Unauthorized: Temp URL invalid\n';
   return new HttpError(401, body, { code: 'TempUrlInvalid' });
@@ -184,12 +205,7 @@ export function tempurlMiddleware(options: TempUrlOptions): Middleware {
       }
     }
     const { account, container, object } = path;
-    const accountInfo = await getAccountInfo(ctx, options.deps, account);
-    const containerInfo = await getContainerInfo(ctx, options.deps, account, container);
-    const scoped: { key: string; scope: 'account' | 'container' }[] = [
-      ...keysFrom(accountInfo.headers, 'account').map((key) => ({ key, scope: 'account' as const })),
-      ...keysFrom(containerInfo.headers, 'container').map((key) => ({ key, scope: 'container' as const })),
-    ];
+    const scoped = await tempUrlKeys(ctx, options.deps, account, container);
     if (scoped.length === 0) throw invalid(ctx);
     const prefix = queryParam(ctx, 'temp_url_prefix');
     let signedPath: string;
