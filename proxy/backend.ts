@@ -73,6 +73,12 @@ export function backendUrlPath(node: BackendNode, path: string, query?: string):
 }
 
 const MAX_SOCKETS_PER_BACKEND = 256;
+/**
+ * Bytes a backend socket buffers each way before it pushes back. Node's 16 KiB default is less
+ * than one 64 KiB network chunk, which turned every chunk of a large PUT into a stop-and-wait on
+ * the slowest of three replicas; 1 MiB lets the replicas drift apart by a few chunks instead.
+ */
+export const BACKEND_SOCKET_BUFFER_BYTES = 1024 * 1024;
 
 export class BackendClient {
   private readonly agents = new Map<string, Agent>();
@@ -86,7 +92,9 @@ export class BackendClient {
         maxSockets: MAX_SOCKETS_PER_BACKEND,
         maxFreeSockets: 32,
         scheduling: 'lifo',
-      });
+        // Passed on to each net.Socket the agent creates.
+        highWaterMark: BACKEND_SOCKET_BUFFER_BYTES,
+      } as ConstructorParameters<typeof Agent>[0]);
       this.agents.set(key, agent);
     }
     return agent;

@@ -19,6 +19,7 @@ export interface RunningProxyServer {
 }
 
 const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+const CLIENT_SOCKET_BUFFER_BYTES = 1024 * 1024;
 
 export async function startProxyServer(
   config: ProxyConfig,
@@ -31,7 +32,9 @@ export async function startProxyServer(
   const proxy = createApp(config, { rings, log, stages });
   const handle = proxy.app.callback();
   // Koa's handler settles its own errors (catch_errors and app 'error'): nothing to await here.
-  const server = createServer((req, res) => {
+  // Client bodies and responses buffer up to 1 MiB before pushing back (Node's default, 16 KiB,
+  // is a quarter of one network chunk): large transfers keep the pipe full.
+  const server = createServer({ highWaterMark: CLIENT_SOCKET_BUFFER_BYTES }, (req, res) => {
     void handle(req, res);
   });
   // Clients may pause between chunks of an upload up to client_timeout.

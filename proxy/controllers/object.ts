@@ -1,16 +1,17 @@
 /**
  * `/v1/<account>/<container>/<object>` (Swift's ObjectController for replicated policies).
  *
- * PUT reads the client's body once and streams each chunk to every primary at once, waiting for
- * the slowest replica's drain (backpressure, no buffering), with `Expect: 100-continue` so a
- * refusing or dead backend is replaced by a handoff before any byte is sent. It answers 201 when
- * a quorum stored the body and reported the MD5 the proxy computed. GET/HEAD read from the first
+ * PUT of a small body (BUFFERED_PUT_BYTES_MAX) reads it whole and sends it with the headers to
+ * every primary in one write; a larger or chunked body is streamed to every primary at once,
+ * waiting for the slowest replica's drain (backpressure, bounded buffering), with
+ * `Expect: 100-continue` so a refusing or dead backend is replaced by a handoff before any byte
+ * is sent. It answers 201 when a quorum stored the body with the same ETag (the object servers
+ * compute the MD5, as in Swift's; the proxy checks that they agree). GET/HEAD read from the first
  * good replica (primaries, then handoffs) and a GET that loses its replica mid-body resumes from
  * the next one at the same offset (Range), checking the ETag is the same. DELETE and POST go to
  * every primary, with quorum. Every write tells each object replica which container replica(s)
  * to update (X-Container-Host/-Partition/-Device).
  */
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Context } from 'koa';
@@ -191,11 +192,33 @@ async function readObject(ctx: Context, deps: ProxyDeps, target: ObjectTarget): 
     response.resume();
     return;
   }
-  const body = resumingBody(ctx, deps, { ring, partition, path, headers }, outcome.source);
+  const resume: ResumeContext = { ring, partition, path, headers };
+  const length = Number(response.headers['content-length']);
+  if (Number.isSafeInteger(length) && length <= BUFFERED_GET_BYTES_MAX && coveredRange(response) !== undefined) {
+    // Read whole before answering: one write to the client with the headers, and a replica lost
+    // mid-body is replaced before the status line is out.
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of resumingChunks(ctx, deps, resume, outcome.source)) chunks.push(chunk);
+    } catch (error) {
+      throw new HttpError(503, undefined, { code: 'NoReplica', cause: error });
+    }
+    ctx.body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    return;
+  }
+  const body = Readable.from(resumingChunks(ctx, deps, resume, outcome.source), {
+    objectMode: false,
+    highWaterMark: STREAM_BUFFER_BYTES,
+  });
   // After the headers are out a failure can only cut the connection: the client sees a short body.
   body.once('error', () => ctx.res.destroy());
   ctx.body = body;
 }
+
+/** Bodies up to this size are read whole from the replica before the client gets the headers. */
+export const BUFFERED_GET_BYTES_MAX = 64 * 1024;
+/** What a streamed GET body buffers ahead of the client (Node's default is 16 KiB). */
+const STREAM_BUFFER_BYTES = 1024 * 1024;
 
 interface ResumeContext {
   ring: ProxyRing;
@@ -219,10 +242,15 @@ function coveredRange(response: IncomingMessage): { start: number; end: number }
 const RESUMES_MAX = 8;
 
 /**
- * The object body as one stream that survives the loss of its replica: on an error or a stall of
+ * The object body as chunks that survive the loss of its replica: on an error or a stall of
  * recoverable_node_timeout it asks the next replica for the remaining bytes (same ETag required).
  */
-function resumingBody(ctx: Context, deps: ProxyDeps, resume: ResumeContext, first: ReadSource): Readable {
+function resumingChunks(
+  ctx: Context,
+  deps: ProxyDeps,
+  resume: ResumeContext,
+  first: ReadSource,
+): AsyncGenerator<Buffer> {
   const log = swiftState(ctx).log;
   const range = coveredRange(first.response);
   const etag = first.response.headers.etag;
@@ -253,7 +281,7 @@ function resumingBody(ctx: Context, deps: ProxyDeps, resume: ResumeContext, firs
       }
     }
   }
-  return Readable.from(chunks(), { objectMode: false });
+  return chunks();
 }
 
 async function openResume(
@@ -359,9 +387,139 @@ async function putObject(ctx: Context, deps: ProxyDeps, target: ObjectTarget): P
     return backendHeaders(ctx, extra);
   };
 
-  const putters = await connectPutters(ctx, deps, ring, partition, path, headersFor);
   const replicas = ring.getNodes(partition).length;
   const quorum = quorumSize(replicas);
+  const results =
+    contentLength !== undefined && contentLength <= BUFFERED_PUT_BYTES_MAX
+      ? await putBuffered(ctx, deps, { ring, partition, path, headersFor }, contentLength)
+      : await putStreamed(ctx, deps, { ring, partition, path, headersFor }, contentLength, quorum);
+  // Replicas we never reached count as failures in the quorum decision.
+  while (results.length < replicas) results.push(failedResult());
+  const etag = agreedEtag(ctx, results);
+  const stored = results.filter((result) => result.status >= 200 && result.status < 300).length;
+  if (stored < quorum) {
+    // Without a body phase of its own, a buffered PUT meets these refusals here (Swift: before the body).
+    if (results.some((result) => result.status === 412))
+      throw new HttpError(412, undefined, { code: 'PreconditionFailed' });
+    if (results.some((result) => result.status === 409)) throw new HttpError(202, undefined, { code: 'Accepted' });
+    const best = bestResult(results, replicas);
+    if (best !== undefined && best.status >= 300 && best.status < 500) throw new HttpError(best.status);
+    swiftState(ctx).log.warn({ statuses: results.map((result) => result.status) }, 'object PUT: no quorum');
+    throw new HttpError(503, undefined, { code: 'NoQuorum' });
+  }
+  ctx.status = 201;
+  ctx.set('ETag', etag);
+  ctx.set('Last-Modified', timestamp.httpDate);
+  ctx.set('X-Timestamp', timestamp.normal);
+  ctx.body = '';
+  ctx.type = 'text/html; charset=UTF-8';
+}
+
+/**
+ * Bodies up to this size are read whole from the client first and sent to each replica with
+ * their headers in one write, without `Expect: 100-continue`: a round trip and two writes less
+ * per replica, and a refusing or dead replica is replaced by a handoff that gets the same bytes.
+ */
+export const BUFFERED_PUT_BYTES_MAX = 64 * 1024;
+
+interface PutTarget {
+  ring: ProxyRing;
+  partition: number;
+  path: string;
+  headersFor: (index: number) => OutgoingHttpHeaders;
+}
+
+function failedResult(node?: RingNode, error?: Error): NodeResult {
+  return {
+    node: node ?? { id: -1, ip: '', port: 0, device: '' },
+    status: 503,
+    headers: {},
+    body: Buffer.alloc(0),
+    error,
+  };
+}
+
+/**
+ * The ETag a quorum of the stored replicas agree on (the object servers compute it, as in Swift,
+ * and check a client's ETag themselves); a replica that stored other bytes counts as failed.
+ */
+function agreedEtag(ctx: Context, results: NodeResult[]): string {
+  const votes = new Map<string, number>();
+  for (const result of results) {
+    if (result.status < 200 || result.status >= 300) continue;
+    const etag = String(result.headers.etag ?? '').replace(/"/g, '');
+    votes.set(etag, (votes.get(etag) ?? 0) + 1);
+  }
+  let agreed = '';
+  let most = 0;
+  for (const [etag, count] of votes) {
+    if (count > most) {
+      agreed = etag;
+      most = count;
+    }
+  }
+  if (votes.size > 1) {
+    swiftState(ctx).log.error({ etags: [...votes.keys()] }, 'object PUT: replicas stored different ETags');
+    results.forEach((result, index) => {
+      const etag = String(result.headers.etag ?? '').replace(/"/g, '');
+      if (result.status >= 200 && result.status < 300 && etag !== agreed) results[index] = failedResult(result.node);
+    });
+  }
+  return agreed;
+}
+
+/** Reads a small body whole: 499 when the client goes away, 408 past client_timeout, 413 when longer. */
+async function readClientBody(ctx: Context, deps: ProxyDeps, contentLength: number): Promise<Buffer> {
+  const body = swiftState(ctx).body;
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    body.destroy(new Error('client timeout'));
+  }, deps.config.clientTimeoutMs);
+  try {
+    // Bounded: more than contentLength bytes is refused at once.
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      received += chunk.length;
+      if (received > contentLength) throw new HttpError(413, 'Your request is too large.', { code: 'TooLarge' });
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    if (timedOut) throw new HttpError(408, 'Request Timeout', { code: 'ClientTimeout' });
+    throw new HttpError(499, 'Client Disconnect', { code: 'ClientDisconnect', cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+  if (received < contentLength) throw new HttpError(499, 'Client Disconnect', { code: 'ClientDisconnect' });
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, received);
+}
+
+/** A small PUT: the whole body to every primary at once, a handoff for each that fails (makeRequests). */
+async function putBuffered(
+  ctx: Context,
+  deps: ProxyDeps,
+  target: PutTarget,
+  contentLength: number,
+): Promise<NodeResult[]> {
+  const body = await readClientBody(ctx, deps, contentLength);
+  return makeRequests(ctx, deps, { ...target, method: 'PUT', body });
+}
+
+/**
+ * A large (or chunked) PUT: `Expect: 100-continue` to every primary (handoffs for those that do
+ * not say Continue), then the body streamed to all of them at once.
+ */
+async function putStreamed(
+  ctx: Context,
+  deps: ProxyDeps,
+  target: PutTarget,
+  contentLength: number | undefined,
+  quorum: number,
+): Promise<NodeResult[]> {
+  const { ring, partition, path, headersFor } = target;
+  const putters = await connectPutters(ctx, deps, ring, partition, path, headersFor);
   const live = putters.filter(
     (putter): putter is Putter => !(putter instanceof BackendUploadRefusedError) && putter !== undefined,
   );
@@ -379,26 +537,8 @@ async function putObject(ctx: Context, deps: ProxyDeps, target: ObjectTarget): P
     swiftState(ctx).log.warn({ connected: live.length, quorum }, 'object PUT: too few replicas reachable');
     throw new HttpError(503, undefined, { code: 'InsufficientReplicas' });
   }
-
-  const etag = await streamBody(ctx, deps, live, contentLength, limits.max_file_size, quorum);
-  const results = await collectPutResults(ctx, deps, live, etag);
-  // Replicas we never reached count as failures in the quorum decision.
-  while (results.length < replicas) {
-    results.push({ node: { id: -1, ip: '', port: 0, device: '' }, status: 503, headers: {}, body: Buffer.alloc(0) });
-  }
-  const best = bestResult(results, replicas);
-  if (best === undefined || best.status >= 300) {
-    if (best !== undefined && best.status < 500) throw new HttpError(best.status);
-    swiftState(ctx).log.warn({ statuses: results.map((result) => result.status) }, 'object PUT: no quorum');
-    throw new HttpError(503, undefined, { code: 'NoQuorum' });
-  }
-  deps.info.clearContainer(target.account, target.container);
-  ctx.status = 201;
-  ctx.set('ETag', etag);
-  ctx.set('Last-Modified', timestamp.httpDate);
-  ctx.set('X-Timestamp', timestamp.normal);
-  ctx.body = '';
-  ctx.type = 'text/html; charset=UTF-8';
+  await streamBody(ctx, deps, live, contentLength, deps.config.swift.constraints.max_file_size, quorum);
+  return collectPutResults(ctx, deps, live);
 }
 
 /** One upload per primary at once; a primary that fails to say Continue is replaced by a handoff. */
@@ -468,7 +608,8 @@ function waitDrain(putter: Putter, timeoutMs: number): Promise<boolean> {
 }
 
 /**
- * Streams the client's body to every live putter and returns its MD5 (hex). Throws 499 when the
+ * Streams the client's body to every live putter (the object servers hash it, as in Swift: the
+ * proxy only checks that they agree). Throws 499 when the
  * client goes away, 408 when it stalls past client_timeout, 413 past max_file_size, and 503 when
  * fewer than a quorum of replicas are still receiving.
  */
@@ -479,10 +620,9 @@ async function streamBody(
   contentLength: number | undefined,
   maxFileSize: number,
   quorum: number,
-): Promise<string> {
+): Promise<void> {
   const state = swiftState(ctx);
   const body = state.body;
-  const md5 = createHash('md5');
   let received = 0;
   let clientTimer: NodeJS.Timeout | undefined;
   let timedOut = false;
@@ -502,7 +642,6 @@ async function streamBody(
       if (received > maxFileSize || (contentLength !== undefined && received > contentLength)) {
         throw new HttpError(413, 'Your request is too large.', { code: 'TooLarge' });
       }
-      md5.update(chunk);
       const waits: Promise<void>[] = [];
       for (const putter of alive()) {
         if (!putter.upload.request.write(chunk)) {
@@ -532,39 +671,20 @@ async function streamBody(
     throw new HttpError(499, 'Client Disconnect', { code: 'ClientDisconnect' });
   }
   for (const putter of alive()) putter.upload.request.end();
-  return md5.digest('hex');
 }
 
-async function collectPutResults(
-  ctx: Context,
-  deps: ProxyDeps,
-  putters: Putter[],
-  etag: string,
-): Promise<NodeResult[]> {
+async function collectPutResults(ctx: Context, deps: ProxyDeps, putters: Putter[]): Promise<NodeResult[]> {
   const log = swiftState(ctx).log;
   return Promise.all(
     putters.map(async (putter): Promise<NodeResult> => {
-      const failed = (error?: Error): NodeResult => ({
-        node: putter.node,
-        status: 503,
-        headers: {},
-        body: Buffer.alloc(0),
-        error,
-      });
-      if (putter.failed) return failed();
+      if (putter.failed) return failedResult(putter.node);
       try {
         const response = await putter.upload.response;
         const body = await readBody(response, deps.config.nodeTimeoutMs);
-        const status = response.statusCode ?? 500;
-        const backendEtag = String(response.headers.etag ?? '').replace(/"/g, '');
-        if (status === 201 && backendEtag !== '' && backendEtag !== etag) {
-          log.error({ node: nodeLabel(putter.node), backendEtag, etag }, 'object PUT: replica stored a different ETag');
-          return failed();
-        }
-        return { node: putter.node, status, headers: response.headers, body };
+        return { node: putter.node, status: response.statusCode ?? 500, headers: response.headers, body };
       } catch (error) {
         log.warn({ node: nodeLabel(putter.node), err: error }, 'object PUT: replica failed');
-        return failed(error instanceof Error ? error : new BackendError(String(error), putter.node));
+        return failedResult(putter.node, error instanceof Error ? error : new BackendError(String(error), putter.node));
       }
     }),
   );
@@ -587,8 +707,9 @@ async function deleteObject(ctx: Context, deps: ProxyDeps, target: ObjectTarget)
   await authorizeWith(ctx, deps, target, 'write');
   await requireContainer(ctx, deps, target);
   const timestamp = requestTimestamp(ctx);
+  // The container's cached info stays: its counts are as stale as recheck_container_existence
+  // allows, as in Swift (quotas re-read it themselves), and the next write needs no HEAD.
   await fanOut(ctx, deps, target, 'DELETE', timestamp);
-  deps.info.clearContainer(target.account, target.container);
 }
 
 async function fanOut(
