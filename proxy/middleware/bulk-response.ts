@@ -1,8 +1,10 @@
 /**
  * The response bodies of Swift's bulk operations (bulk.py's get_response_body), shared by SLO's
- * manifest PUT errors and `multipart-manifest=delete`: text/plain (sorted `Key: value` lines, then
- * `Errors:` and one `name, reason` line each), or JSON with an `Errors` list, chosen from the
- * client's Accept header among Swift's ACCEPTABLE_FORMATS (text/plain first).
+ * manifest PUT errors and `multipart-manifest=delete`, byte for byte as Swift 2.30 writes them:
+ * text/plain (sorted `Key: value` lines, then `Errors:` and one `name, reason` line each), JSON as
+ * Python's json.dumps (`, ` and `: ` separators, non-ASCII as \uXXXX, the fields in the caller's
+ * order), or XML without a declaration, one element a line. The format is chosen from the client's
+ * Accept header among Swift's ACCEPTABLE_FORMATS (text/plain first).
  */
 import type { Context } from 'koa';
 import { STATUS_TEXT } from '../../common/errors.js';
@@ -40,6 +42,26 @@ export function statusLine(status: number): string {
   return `${status} ${STATUS_TEXT[status] ?? ''}`.trim();
 }
 
+/** Python's urllib.parse.quote(name, safe='/') of the UTF-8 bytes, as Swift names failed files. */
+export function swiftQuote(name: string): string {
+  return encodeURIComponent(name)
+    .replace(/%2F/g, '/')
+    .replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** A string as Python's json.dumps writes it (ensure_ascii). */
+function pythonJsonString(value: string): string {
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+function pythonJsonValue(value: string | number): string {
+  return typeof value === 'number' ? String(value) : pythonJsonString(value);
+}
+
+/** xml.sax.saxutils.escape. */
 function xmlEscape(value: string): string {
   return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
@@ -48,22 +70,33 @@ function xmlTag(key: string): string {
   return key.toLowerCase().replace(/ /g, '_');
 }
 
+/**
+ * `fields` in Swift's insertion order (it matters for JSON only): 'Response Status',
+ * 'Response Body', then the counts.
+ */
 export function bulkResponseBody(
   format: BulkFormat,
   fields: Record<string, string | number>,
   errors: readonly (readonly [string, string])[],
   rootTag: string,
 ): string {
-  if (format === 'application/json') return JSON.stringify({ ...fields, Errors: errors });
+  if (format === 'application/json') {
+    const members = Object.entries(fields).map(([key, value]) => `${pythonJsonString(key)}: ${pythonJsonValue(value)}`);
+    const errorItems = errors.map(([name, status]) => `[${pythonJsonString(name)}, ${pythonJsonString(status)}]`);
+    members.push(`"Errors": [${errorItems.join(', ')}]`);
+    return `{${members.join(', ')}}`;
+  }
   if (format.endsWith('/xml')) {
-    const items = Object.keys(fields)
-      .sort()
-      .map((key) => `<${xmlTag(key)}>${xmlEscape(String(fields[key]))}</${xmlTag(key)}>`)
-      .join('');
-    const errorItems = errors
-      .map(([name, status]) => `<object><name>${xmlEscape(name)}</name><status>${xmlEscape(status)}</status></object>`)
-      .join('');
-    return `<?xml version="1.0" encoding="UTF-8"?>\n<${rootTag}>${items}<errors>${errorItems}</errors></${rootTag}>\n`;
+    const lines = [`<${rootTag}>\n`];
+    for (const key of Object.keys(fields).sort()) {
+      lines.push(`<${xmlTag(key)}>${xmlEscape(String(fields[key]))}</${xmlTag(key)}>\n`);
+    }
+    lines.push('<errors>\n');
+    for (const [name, status] of errors) {
+      lines.push(`<object><name>${xmlEscape(name)}</name><status>${xmlEscape(status)}</status></object>\n`);
+    }
+    lines.push(`</errors>\n</${rootTag}>\n`);
+    return lines.join('');
   }
   const lines = Object.keys(fields)
     .sort()
