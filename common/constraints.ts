@@ -88,8 +88,12 @@ export function checkMetadata(
   return undefined;
 }
 
-/** Valid UTF-8 without NUL: Swift refuses other names with 412 (object) or 400. */
+/**
+ * Valid UTF-8 without NUL: Swift refuses other names with 412 (object) or 400. Callers decode
+ * strictly (decodeURIComponent or a fatal TextDecoder), so invalid bytes never reach here as
+ * U+FFFD; a U+FFFD in the name is the character itself, which Swift stores like any other.
+ */
 export function isValidUtf8Name(name: string): boolean {
-  // Percent-decoding invalid UTF-8 into a JS string yields U+FFFD; a lone surrogate is also invalid.
-  return !name.includes('\u0000') && !name.includes('\uFFFD') && name.isWellFormed();
+  // A lone surrogate cannot be encoded as UTF-8.
+  return !name.includes('\u0000') && name.isWellFormed();
 }
