@@ -241,6 +241,12 @@ function byteMax(a: string, b: string): string {
 
 /** Account listings start past the reserved names (the lower bound is end_marker when reversed). */
 function hideReservedContainers(ctx: Context): void {
+  try {
+    for (const part of ctx.querystring.split('&')) decodeURIComponent(part.replace(/\+/g, ' '));
+  } catch {
+    // Not UTF-8 (URLSearchParams would make it U+FFFD): left for the account server's 400, as Swift.
+    return;
+  }
   const query = new URLSearchParams(ctx.querystring);
   const reverse = isTrue(query.get('reverse') ?? '');
   const bound = reverse ? 'end_marker' : 'marker';
