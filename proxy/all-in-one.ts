@@ -26,7 +26,8 @@ async function main(): Promise<void> {
     proxyPort,
     storagePorts: STORAGE_PORTS,
     workers: Number.isInteger(workers) && workers >= 0 ? workers : 2,
-    storageOptions: { daemons: 'all', interval: '10' }, // every storage daemon in each node, a pass every 10 s
+    // Every storage daemon in each node, at Swift's intervals (replicator and auditor 30 s, updater and expirer 300 s).
+    storageOptions: { daemons: 'all' },
   });
   const auth = cluster.authUrl;
   process.stdout.write(

@@ -10,7 +10,8 @@
  * row's timestamp; accounts: its put and delete timestamps), the info's timestamps max (created_at
  * min), metadata item by item, and the stats recounted from the merged rows, so they equal the
  * rows. A database missing on the peer is created by the merge. A handoff partition is removed
- * once every primary took it. Rows and databases past reclaim_age are reclaimed each pass.
+ * once every primary took it. Rows and databases past reclaim_age are reclaimed by the first
+ * pass and then once an hour. Digests are cached while the device's LevelDB takes no write.
  *
  * Wire (REPLICATE = POST with X-Backend-Replicate, see object-replication.ts):
  *   REPLICATE /<dev>/<part>/db-digests?space=container|account  body {digests}  -> {digests}
@@ -108,6 +109,70 @@ export async function dumpDatabase(database: DeviceDatabase, prefix: Buffer): Pr
     rows.push([key.toString('utf8', rowsKey.length), value]);
   }
   return { prefix, info, rows };
+}
+
+/**
+ * Digests and database lists of a device, kept while its LevelDB takes no write at all (the
+ * 'write' event of abstract-level fires after every put, del and batch, whoever makes it), and
+ * for at most CACHE_AGE_MS (a batch begun before the listener was attached emits nothing). An
+ * idle device answers each pass from memory; a device taking writes dumps as before.
+ */
+interface DeviceCache {
+  generation: number;
+  startedMs: number;
+  digests: Map<string, string>;
+  databases: Map<string, Buffer[]>;
+}
+const CACHE_AGE_MS = 600_000;
+const RECLAIM_INTERVAL_MS = 3_600_000;
+const CACHE_ENTRIES_MAX = 1_000_000;
+const deviceCaches = new WeakMap<object, DeviceCache>();
+
+function cacheOf(database: DeviceDatabase): DeviceCache {
+  let cache = deviceCaches.get(database.db);
+  if (cache === undefined) {
+    const created: DeviceCache = { generation: 0, startedMs: Date.now(), digests: new Map(), databases: new Map() };
+    database.db.on('write', () => clearCache(created));
+    deviceCaches.set(database.db, created);
+    cache = created;
+  }
+  if (Date.now() - cache.startedMs > CACHE_AGE_MS || cache.digests.size > CACHE_ENTRIES_MAX) clearCache(cache);
+  return cache;
+}
+
+function clearCache(cache: DeviceCache): void {
+  cache.generation += 1;
+  cache.startedMs = Date.now();
+  cache.digests.clear();
+  cache.databases.clear();
+}
+
+/** digestOf(dumpDatabase(...)), from the cache when the device took no write since. */
+export async function cachedDigest(database: DeviceDatabase, prefix: Buffer): Promise<string> {
+  const cache = cacheOf(database);
+  const hex = prefix.toString('hex');
+  const known = cache.digests.get(hex);
+  if (known !== undefined) return known;
+  const generation = cache.generation;
+  const digest = digestOf(await dumpDatabase(database, prefix));
+  if (cache.generation === generation) cache.digests.set(hex, digest);
+  return digest;
+}
+
+/** databasesOf(...), from the cache when the device took no write since. */
+export async function cachedDatabasesOf(
+  database: DeviceDatabase,
+  space: DbSpace,
+  partition: number,
+): Promise<Buffer[]> {
+  const cache = cacheOf(database);
+  const key = `${space}/${partition}`;
+  const known = cache.databases.get(key);
+  if (known !== undefined) return known;
+  const generation = cache.generation;
+  const prefixes = await databasesOf(database, space, partition);
+  if (cache.generation === generation) cache.databases.set(key, prefixes);
+  return prefixes;
 }
 
 /** The info fields replicas must agree on (stats follow from rows; account_update is local). */
@@ -282,8 +347,8 @@ export async function handleDbReplicate(
   if (op === 'db-digests') {
     await readJsonBody(ctx);
     const digests: Record<string, string> = {};
-    for (const prefix of await databasesOf(database, space, target.partition)) {
-      digests[prefix.toString('hex')] = digestOf(await dumpDatabase(database, prefix));
+    for (const prefix of await cachedDatabasesOf(database, space, target.partition)) {
+      digests[prefix.toString('hex')] = await cachedDigest(database, prefix);
     }
     ctx.status = 200;
     ctx.type = 'application/json';
@@ -349,6 +414,7 @@ interface DbStats {
 /** The container or account replicator: in the storage node's process, which owns the databases. */
 export class DbReplicator {
   readonly name: string;
+  private readonly lastReclaimMs = new Map<string, number>();
 
   constructor(private readonly options: DbReplicatorOptions) {
     this.name = `${options.space}-replicator`;
@@ -437,9 +503,14 @@ export class DbReplicator {
     const cutoff = Timestamp.fromSeconds(
       Math.max(0, Date.now() / 1000 - this.options.config.reclaimAgeSeconds),
     ).internal;
-    const reclaim = this.options.space === 'container' ? reclaimContainers : reclaimAccounts;
-    const reclaimed = await reclaim(database, cutoff).catch(() => undefined);
-    if (reclaimed !== undefined) stats.reclaimed += reclaimed.rowsReclaimed + reclaimed.databasesRemoved;
+    // A reclaim reads every key of the space: once an hour is plenty (reclaim_age is a week).
+    const lastReclaimMs = this.lastReclaimMs.get(device.devicePath);
+    if (lastReclaimMs === undefined || Date.now() - lastReclaimMs >= RECLAIM_INTERVAL_MS) {
+      this.lastReclaimMs.set(device.devicePath, Date.now());
+      const reclaim = this.options.space === 'container' ? reclaimContainers : reclaimAccounts;
+      const reclaimed = await reclaim(database, cutoff).catch(() => undefined);
+      if (reclaimed !== undefined) stats.reclaimed += reclaimed.rowsReclaimed + reclaimed.databasesRemoved;
+    }
     const partitions = await partitionsOf(database, this.options.space);
     await forEachLimited(
       partitions,
@@ -462,14 +533,9 @@ export class DbReplicator {
     const { ring } = this.options;
     if (partition >= ring.ring.partitionCount) return;
     stats.partitionsChecked += 1;
-    const prefixes = await databasesOf(database, this.options.space, partition);
-    const dumps = new Map<string, DatabaseDump>();
+    const prefixes = await cachedDatabasesOf(database, this.options.space, partition);
     const digests: Record<string, string> = {};
-    for (const prefix of prefixes) {
-      const dump = await dumpDatabase(database, prefix);
-      dumps.set(prefix.toString('hex'), dump);
-      digests[prefix.toString('hex')] = digestOf(dump);
-    }
+    for (const prefix of prefixes) digests[prefix.toString('hex')] = await cachedDigest(database, prefix);
     const peers = ring.peers(partition, device.ring);
     let allSynced = peers.length > 0;
     let outOfSync = false;
@@ -481,9 +547,12 @@ export class DbReplicator {
         continue;
       }
       const remote = (answer.json as { digests?: Record<string, string> }).digests ?? {};
-      for (const [hex, dump] of dumps) {
+      for (const prefix of prefixes) {
+        const hex = prefix.toString('hex');
         if (remote[hex] === digests[hex]) continue;
         outOfSync = true;
+        // Read now (not with the digest): only a database that differs is read in full.
+        const dump = await dumpDatabase(database, prefix);
         let pushed = true;
         const chunks = Math.max(1, Math.ceil(dump.rows.length / MERGE_ROWS_MAX));
         for (let chunk = 0; chunk < chunks; chunk += 1) {

@@ -20,7 +20,7 @@
  * suffixes reach reclaim_age.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Stats } from 'node:fs';
+import { existsSync, statSync, type Stats } from 'node:fs';
 import { readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveOnDiskFiles, type OnDiskState } from '../diskfile/diskfile.js';
@@ -184,13 +184,9 @@ export function partitionDigest(hashes: SuffixHashes): string {
   return md5.digest('hex');
 }
 
-async function statOrUndefined(path: string): Promise<Stats | undefined> {
-  try {
-    return await stat(path);
-  } catch (error) {
-    if (isMissing(error)) return undefined;
-    throw error;
-  }
+/** Synchronous for the same reason as takeInvalid's check: a stat of a cached dentry. */
+function statOrUndefined(path: string): Stats | undefined {
+  return statSync(path, { throwIfNoEntry: false });
 }
 
 async function readCacheFile(partitionDir: string, fileKey: string): Promise<MemoryEntry | undefined> {
@@ -206,9 +202,14 @@ async function readCacheFile(partitionDir: string, fileKey: string): Promise<Mem
   return undefined; // an older layout (per-suffix mtimes) counts as no cache: one full rehash
 }
 
-/** Takes the invalidation list atomically: appends after the rename start a new file. */
+/**
+ * Takes the invalidation list atomically: appends after the rename start a new file. The usual
+ * answer, "none", costs one synchronous access() (a microsecond on a cached dentry) instead of a
+ * failed rename through the thread pool: this runs for every partition on every pass.
+ */
 async function takeInvalid(partitionDir: string): Promise<Set<string>> {
   const path = join(partitionDir, INVALID_FILE);
+  if (!existsSync(path)) return new Set();
   const taken = `${path}.${randomBytes(6).toString('hex')}`;
   try {
     await rename(path, taken);
@@ -268,7 +269,7 @@ export function getPartitionHashes(partitionDir: string, options: GetHashesOptio
     const rehashIntervalMs = options.rehashIntervalMs ?? REHASH_INTERVAL_MS_DEFAULT;
     const invalid = await takeInvalid(partitionDir);
     for (const suffix of options.recalculate ?? []) invalid.add(suffix);
-    const fileStats = await statOrUndefined(join(partitionDir, HASHES_FILE));
+    const fileStats = statOrUndefined(join(partitionDir, HASHES_FILE));
     let entry: MemoryEntry | undefined;
     if (fileStats !== undefined) {
       const fileKey = fileKeyOf(fileStats);

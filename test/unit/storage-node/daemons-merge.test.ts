@@ -118,4 +118,9 @@ test('config: sections, [DEFAULT] interval and daemons list', (t) => {
   const none = daemonsConfigFrom(storageNodeConfigFromIni(resolveIni(parseIni('[DEFAULT]\n'), {}), swift, '/'));
   t.deepEqual(none.inProcess, []);
   t.is(none.objectReplicator.intervalMs, 30_000);
+  // Swift's defaults: the updater and the expirer every 5 minutes; the safety nets hourly and daily.
+  t.is(none.updater.intervalMs, 300_000);
+  t.is(none.expirer.intervalMs, 300_000);
+  t.is(none.objectReplicator.rehashIntervalMs, 3_600_000);
+  t.is(none.expirer.fullScanIntervalMs, 86_400_000);
 });

@@ -1,10 +1,11 @@
 /**
  * Suffix hashes and the partition cache (daemons/partition-hashes.ts) on real files in a temp dir:
  * equal contents hash equal, a new version changes the hash (through invalidation or the suffix
- * folder's mtime), cleaning removes losers and old tombstones, and the cache is reused.
+ * named by REPLICATE, or a full rehash), cleaning removes losers and old tombstones, and the
+ * cache is reused without reading any folder.
  */
 import test from 'ava';
-import { mkdtemp, readdir, readFile, rm, utimes } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Timestamp } from '../../../common/timestamp.js';
@@ -12,9 +13,11 @@ import { DiskFileManager, type ObjectLocation } from '../../../storage-node/disk
 import {
   differingSuffixes,
   getHashes,
+  getPartitionHashes,
   HASHES_FILE,
   invalidateHashDir,
   listSuffix,
+  partitionDigest,
   partitionPath,
 } from '../../../storage-node/daemons/partition-hashes.js';
 
@@ -61,36 +64,63 @@ test('two devices holding the same versions hash the same; a newer version diffe
   t.is(Object.keys(a).length, 1);
   const location = manager.locate(two, 5, 'a', 'c', 'o');
   await put(location, 'newer', Timestamp.fromSeconds(1_700_000_001));
-  // A new file in an existing hash folder leaves the suffix's mtime alone: the invalidation tells.
+  // diskfile invalidated the suffix; once more changes nothing.
   await invalidateHashDir(location.hashDir);
   const c = await getHashes(partitionPath(two, 5), opts);
   t.deepEqual(differingSuffixes(a, c), [location.suffix]);
   t.deepEqual(differingSuffixes(c, c), []);
 });
 
-test('a cached hash is reused until the suffix changes or is named', async (t) => {
+test('a cached hash is reused until the suffix is invalidated, named, or the partition is due a full rehash', async (t) => {
   const dev = await device(t);
   const location = manager.locate(dev, 1, 'a', 'c', 'x');
   await put(location, 'body', Timestamp.fromSeconds(1_700_000_000));
   const partitionDir = partitionPath(dev, 1);
-  const first = await getHashes(partitionDir, { reclaimAgeSeconds: 3600 });
+  const first = await getPartitionHashes(partitionDir, { reclaimAgeSeconds: 3600 });
   const cache = JSON.parse(await readFile(join(partitionDir, HASHES_FILE), 'utf8')) as {
     hashes: Record<string, string>;
+    listedMs: number;
   };
-  t.deepEqual(cache.hashes, first);
-  // Tamper with the cache: a second call without a change trusts it...
-  const { writeFile } = await import('node:fs/promises');
-  const mtimes = (
-    JSON.parse(await readFile(join(partitionDir, HASHES_FILE), 'utf8')) as { mtimes: Record<string, number> }
-  ).mtimes;
-  await writeFile(join(partitionDir, HASHES_FILE), JSON.stringify({ hashes: { [location.suffix]: 'stale' }, mtimes }));
+  t.deepEqual(cache.hashes, first.hashes);
+  t.is(first.digest, partitionDigest(first.hashes));
+  // Tamper with the cache: a second call without an invalidation trusts it (no folder is read)...
+  const stale = JSON.stringify({ hashes: { [location.suffix]: 'stale' }, listedMs: Date.now() });
+  await writeFile(join(partitionDir, HASHES_FILE), stale);
   t.is((await getHashes(partitionDir, { reclaimAgeSeconds: 3600 }))[location.suffix], 'stale');
-  // ...and naming the suffix (REPLICATE ?recalculate=) or touching its folder rehashes it.
-  t.deepEqual(await getHashes(partitionDir, { reclaimAgeSeconds: 3600, recalculate: [location.suffix] }), first);
-  await writeFile(join(partitionDir, HASHES_FILE), JSON.stringify({ hashes: { [location.suffix]: 'stale' }, mtimes }));
-  const later = new Date(Date.now() + 5000);
-  await utimes(join(partitionDir, location.suffix), later, later);
-  t.deepEqual(await getHashes(partitionDir, { reclaimAgeSeconds: 3600 }), first);
+  // ...and naming the suffix (REPLICATE ?recalculate=), invalidating it (every write does), or
+  // a partition past its rehash interval hashes it again.
+  t.deepEqual(await getHashes(partitionDir, { reclaimAgeSeconds: 3600, recalculate: [location.suffix] }), first.hashes);
+  await writeFile(join(partitionDir, HASHES_FILE), stale);
+  await invalidateHashDir(location.hashDir);
+  t.deepEqual(await getHashes(partitionDir, { reclaimAgeSeconds: 3600 }), first.hashes);
+  await writeFile(join(partitionDir, HASHES_FILE), stale);
+  t.deepEqual(await getHashes(partitionDir, { reclaimAgeSeconds: 3600, rehashIntervalMs: 0 }), first.hashes);
+});
+
+test('a write after a cached pass is seen by the next one, and a suffix emptied by a delete goes', async (t) => {
+  const dev = await device(t);
+  const partitionDir = partitionPath(dev, 4);
+  const one = manager.locate(dev, 4, 'a', 'c', 'one');
+  await put(one, 'one', Timestamp.fromSeconds(1_700_000_000));
+  const before = await getPartitionHashes(partitionDir, { reclaimAgeSeconds: 3600 });
+  const two = manager.locate(dev, 4, 'a', 'c', 'two');
+  await put(two, 'two', Timestamp.fromSeconds(1_700_000_001));
+  const after = await getPartitionHashes(partitionDir, { reclaimAgeSeconds: 3600 });
+  t.true(two.suffix in after.hashes);
+  t.not(after.digest, before.digest);
+  await manager.writeMetadataOnly(
+    two,
+    { name: '/a/c/two', 'X-Timestamp': '1700000002.00000' },
+    Timestamp.fromSeconds(1_700_000_002),
+    'ts',
+  );
+  const deleted = await getPartitionHashes(partitionDir, { reclaimAgeSeconds: 3600 });
+  t.not(deleted.hashes[two.suffix], after.hashes[two.suffix]);
+  // A peer asking about a partition this device lacks gets the empty digest, and no folder is made.
+  const missing = await getPartitionHashes(partitionPath(dev, 9), { reclaimAgeSeconds: 3600 });
+  t.deepEqual(missing.hashes, {});
+  t.is(missing.digest, partitionDigest({}));
+  t.deepEqual(await readdir(partitionPath(dev, 9)).catch(() => 'absent'), 'absent');
 });
 
 test('hashing cleans: losers go, an old tombstone goes with its folders, a fresh one stays', async (t) => {
