@@ -72,6 +72,8 @@ test('/info announces object_versioning; enabling, disabling and refused combina
   t.is((await call(t, 'PUT', '/both', { 'X-Versions-Enabled': 'true', 'X-History-Location': 'x' })).status, 400);
   t.is((await call(t, 'PUT', '/legacy', { 'X-History-Location': 'plain' })).status, 201);
   t.is((await call(t, 'POST', '/legacy', { 'X-Versions-Enabled': 'true' })).status, 400);
+  t.is((await call(t, 'POST', '/docs', { 'X-Versions-Location': 'plain' })).status, 400);
+  t.is((await call(t, 'HEAD', '/docs')).headers.get('x-versions-location'), null);
 
   // A non-owner may not switch it (test2 has no rights on this account).
   const other = await t.context.cluster.auth('test2:tester2', 'testing2');
@@ -108,6 +110,7 @@ test('overwrites keep versions: ids, ?versions listing, ?version-id reads', asyn
   const current = await call(t, 'GET', '/docs/obj');
   t.is(current.body.toString(), 'ccccccc');
   t.is(current.headers.get('x-object-version-id'), v3);
+  t.is(current.headers.get('content-location'), `/v1/AUTH_test/docs/obj?version-id=${v3}`);
 
   const listing = await versions(t, 'docs');
   t.deepEqual(
@@ -369,4 +372,27 @@ test('a versioned SLO keeps its manifest as the old version', async (t) => {
   t.is((JSON.parse(raw.body.toString()) as unknown[]).length, 2, 'kept as a manifest, not flattened');
   const row = (await versions(t, 'docs', '&prefix=big')).find((entry) => entry.version_id === sloVersion);
   t.is(row?.bytes, one.length + two.length);
+});
+
+test('COPY makes a version; an overwritten symlink is kept as the link', async (t) => {
+  t.is((await call(t, 'PUT', '/docs/target', { 'Content-Type': 'text/jibberish01' }, 'target data')).status, 201);
+  const link = await call(t, 'PUT', '/docs/link', { 'X-Symlink-Target': 'docs/target' }, '');
+  t.is(link.status, 201);
+  const linkVersion = versionId(link);
+  t.is((await call(t, 'GET', '/docs/link')).body.toString(), 'target data');
+  versionId(await call(t, 'PUT', '/docs/link', {}, 'this is not a symlink'));
+  const old = await call(t, 'GET', `/docs/link?version-id=${linkVersion}`);
+  t.is(old.body.toString(), 'target data', 'the old version still links to its target');
+  t.is(old.headers.get('content-type'), 'text/jibberish01');
+
+  t.is((await call(t, 'PUT', '/src')).status, 201);
+  t.is((await call(t, 'PUT', '/src/a', {}, 'copied')).status, 201);
+  const copied = await call(t, 'COPY', '/src/a', { Destination: 'docs/link' });
+  t.is(copied.status, 201);
+  t.truthy(copied.headers.get('x-object-version-id'));
+  t.is((await call(t, 'GET', '/docs/link')).body.toString(), 'copied');
+  t.deepEqual(
+    (await versions(t, 'docs', '&prefix=link')).map((row) => row.bytes),
+    [6, 21, 0],
+  );
 });

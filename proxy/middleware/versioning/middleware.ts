@@ -187,6 +187,17 @@ async function readContainer(
   }
 }
 
+/** The legacy modes may not be switched on where object versioning has been (Swift: 400). */
+async function refuseLegacyModes(ctx: Context, options: ObjectVersioningOptions, path: SwiftPath): Promise<void> {
+  if (ctx.get('x-versions-location') === '' && ctx.get('x-history-location') === '') return;
+  const info = await getContainerInfo(ctx, options.deps, path.account, path.container ?? '');
+  if (info.status >= 200 && info.status < 300 && hiddenName(info.headers) !== undefined) {
+    throw new HttpError(400, 'Cannot use the legacy versioned writes feature on a container with object versioning', {
+      code: 'VersioningModes',
+    });
+  }
+}
+
 function showEnabled(ctx: Context, headers: Record<string, unknown>): boolean {
   const enabled = header(headers, SYSMETA_ENABLED);
   if (enabled === undefined || enabled === '') return false;
@@ -303,6 +314,11 @@ export function objectVersioningMiddleware(options: ObjectVersioningOptions): Mi
     if (path.object === undefined) {
       if ((ctx.method === 'PUT' || ctx.method === 'POST') && ctx.get(CLIENT_HEADER) !== '') {
         await enableOrDisable(ctx, next, options, path);
+        return;
+      }
+      if (ctx.method === 'PUT' || ctx.method === 'POST') {
+        await refuseLegacyModes(ctx, options, path);
+        await next();
         return;
       }
       if (ctx.method === 'GET' || ctx.method === 'HEAD') return readContainer(ctx, next, options, path);

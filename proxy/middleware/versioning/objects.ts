@@ -315,6 +315,11 @@ export async function handleVersionedObject(ctx: Context, next: Next, target: Ve
   await next();
   if ((ctx.method === 'GET' || ctx.method === 'HEAD') && isSuccess(ctx.status)) {
     const stored = ctx.response.headers[SYSMETA_VERSION_ID];
-    ctx.set(VERSION_ID, typeof stored === 'string' ? stored : 'null');
+    const versionId = typeof stored === 'string' ? stored : 'null';
+    ctx.set(VERSION_ID, versionId);
+    // Swift names the version served (a symlink's answer keeps its target's location).
+    if (versionId !== 'null' && ctx.response.headers['content-location'] === undefined) {
+      ctx.set('Content-Location', `${currentPath(target)}?version-id=${versionId}`);
+    }
   }
 }
