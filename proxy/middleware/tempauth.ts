@@ -229,6 +229,12 @@ export class TempAuth {
    */
   private async authorizeWithAccountAcls(ctx: Context, userGroups: readonly string[]): Promise<Authorize> {
     if (this.deps === undefined || userGroups.includes('.reseller_admin')) return this.authorize;
+    // The common case, an owner below its own account, without parsing the whole path.
+    const rawAccount = ctx.path.split('/', 3)[2] ?? '';
+    if (ctx.method !== 'PUT' && ctx.method !== 'DELETE' && !rawAccount.includes('%')) {
+      const prefix = this.accountPrefix(rawAccount);
+      if (prefix !== undefined && this.ownsAccount(userGroups, rawAccount, prefix, ctx.method)) return this.authorize;
+    }
     let path: SwiftPath | undefined;
     try {
       path = parseSwiftPath(ctx.path, this.validVersions);
