@@ -7,6 +7,8 @@
  * change the ACL; an ACL entry may be a group (an account name); no token is 401; a cleared ACL
  * grants nothing.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import anyTest, { type TestFn } from 'ava';
 import { startCluster, type AuthResult, type TestCluster } from '../helpers/cluster.js';
 import { swiftRequest, type Reply } from '../helpers/swift-http.js';
@@ -22,6 +24,17 @@ interface Context {
 }
 
 const test = anyTest.serial as TestFn<Context>;
+
+const run = promisify(execFile);
+
+/** python-swiftclient's `swift` as `user`, aimed at the account under test with --os-storage-url. */
+async function swiftCli(t: { context: Context }, user: string, key: string, args: string[]): Promise<string> {
+  const { stdout } = await run('swift', ['--os-storage-url', t.context.accountUrl, ...args], {
+    env: { ...process.env, ...t.context.cluster.swiftEnv(user, key) },
+    timeout: 60_000,
+  });
+  return stdout;
+}
 
 async function setAcl(t: { context: Context }, value: string, who: AuthResult = t.context.owner): Promise<Reply> {
   return swiftRequest(who, 'POST', '', { 'X-Account-Access-Control': value });
@@ -149,6 +162,22 @@ test('admin: acts as the owner, sees and changes the ACL; reseller admins may to
   const restored = { 'read-only': ['test:tester3'], 'read-write': ['test5'], admin: ['test:tester'] };
   t.is((await setAcl(t, JSON.stringify(restored), reseller)).status, 204);
   t.is((await swiftRequest(reader, 'GET', '/shared/doc.txt')).status, 200);
+});
+
+test('the swift CLI: the owner posts the ACL with -H, a read-only member lists and downloads', async (t) => {
+  await swiftCli(t, 'test2:tester2', 'testing2', [
+    'post',
+    '-H',
+    'X-Account-Access-Control: {"read-only":["test:tester3"]}',
+  ]);
+  const stat = await swiftCli(t, 'test2:tester2', 'testing2', ['stat']);
+  t.regex(stat, /X-Account-Access-Control: {"read-only":\["test:tester3"\]}/);
+  t.is(await swiftCli(t, 'test:tester3', 'testing3', ['list', 'shared']), 'by-admin.txt\ndoc.txt\n');
+  const copy = await swiftCli(t, 'test:tester3', 'testing3', ['download', 'shared', 'doc.txt', '-o', '-']);
+  t.is(copy, 'owner data');
+  await t.throwsAsync(
+    swiftCli(t, 'test:tester3', 'testing3', ['upload', 'shared', '--object-name', 'x', '/etc/hostname']),
+  );
 });
 
 test('an empty ACL clears it: the grants are gone and HEAD shows none', async (t) => {
