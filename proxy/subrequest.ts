@@ -49,6 +49,14 @@ export class SubrequestRunner {
     this.inner = inner;
   }
 
+  /**
+   * The composed stages after authentication, for a middleware that runs them on the client's own
+   * context instead of a synthetic one (proxy/s3/in-place.ts); undefined before attach().
+   */
+  get pipeline(): Middleware | undefined {
+    return this.inner;
+  }
+
   async run(parentCtx: Context, options: SubrequestOptions): Promise<SubResponse> {
     const { app, inner } = this;
     if (app === undefined || inner === undefined) throw new Error('SubrequestRunner used before attach()');

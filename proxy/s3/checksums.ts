@@ -96,6 +96,12 @@ export interface BodyCheckOptions {
   expectedSha256Hex?: string;
   /** Expected MD5, base64 (Content-MD5). */
   expectedMd5Base64?: string;
+  /**
+   * Compute the MD5 even without Content-MD5 (default true). The S3 PUT path turns it off: the
+   * proxy's object controller already hashes every byte it stores and answers the ETag, so a
+   * second MD5 here would only burn a core on large objects.
+   */
+  md5?: boolean;
   /** Exact byte count the body must have, when known. */
   expectedLength?: number;
   /** Largest body accepted; more is EntityTooLarge. */
@@ -109,17 +115,19 @@ export interface BodyCheckOptions {
  * fails the stream (S3Error) on any mismatch before releasing its final piece.
  */
 export class BodyCheckTransform extends Transform {
-  readonly md5 = createHash('md5');
+  private readonly md5?: Hash;
   private readonly sha256?: Hash;
   private readonly checksums = new Map<ChecksumAlgorithm, Checksum>();
   private held?: Buffer;
   length = 0;
   /** Base64 digests, filled at the end. */
   readonly results: Partial<Record<ChecksumAlgorithm, string>> = {};
+  /** Hex MD5 of the body, filled at the end ('' when not computed). */
   md5Hex = '';
 
   constructor(private readonly options: BodyCheckOptions = {}) {
     super();
+    if (options.md5 !== false || options.expectedMd5Base64 !== undefined) this.md5 = createHash('md5');
     if (options.expectedSha256Hex !== undefined) this.sha256 = createHash('sha256');
     const wanted = new Set<ChecksumAlgorithm>(options.checksums ?? []);
     for (const key of Object.keys(options.expected ?? {})) wanted.add(key as ChecksumAlgorithm);
@@ -137,7 +145,7 @@ export class BodyCheckTransform extends Transform {
       callback(S3Errors.entityTooLarge());
       return;
     }
-    this.md5.update(chunk);
+    this.md5?.update(chunk);
     this.sha256?.update(chunk);
     for (const checksum of this.checksums.values()) checksum.update(chunk);
     const previous = this.held;
@@ -161,9 +169,10 @@ export class BodyCheckTransform extends Transform {
   private finish(): void {
     const o = this.options;
     if (o.expectedLength !== undefined && this.length !== o.expectedLength) throw S3Errors.incompleteBody();
-    const md5 = this.md5.digest();
-    this.md5Hex = md5.toString('hex');
-    if (o.expectedMd5Base64 !== undefined && md5.toString('base64') !== o.expectedMd5Base64) throw S3Errors.badDigest();
+    const md5 = this.md5?.digest();
+    this.md5Hex = md5?.toString('hex') ?? '';
+    if (o.expectedMd5Base64 !== undefined && md5?.toString('base64') !== o.expectedMd5Base64)
+      throw S3Errors.badDigest();
     if (this.sha256 !== undefined && o.expectedSha256Hex !== undefined) {
       const computed = this.sha256.digest('hex');
       if (computed !== o.expectedSha256Hex.toLowerCase())

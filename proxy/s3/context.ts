@@ -219,18 +219,19 @@ export function evaluateConditions(
       .split(',')
       .map((item) => item.trim())
       .some((item) => item === '*' || unquoteEtag(item) === etag);
-  const modifiedMs = lastModified === undefined ? Number.NaN : Date.parse(lastModified);
+  // Parsed only when a date condition needs it: most GETs carry none.
+  const modifiedMs = (): number => (lastModified === undefined ? Number.NaN : Date.parse(lastModified));
   if (conditions.ifMatch !== undefined) {
     if (!matches(conditions.ifMatch)) return 412;
   } else if (conditions.ifUnmodifiedSince !== undefined) {
     const since = Date.parse(conditions.ifUnmodifiedSince);
-    if (!Number.isNaN(since) && !Number.isNaN(modifiedMs) && modifiedMs > since) return 412;
+    if (!Number.isNaN(since) && modifiedMs() > since) return 412;
   }
   if (conditions.ifNoneMatch !== undefined) {
     if (matches(conditions.ifNoneMatch)) return 304;
   } else if (conditions.ifModifiedSince !== undefined) {
     const since = Date.parse(conditions.ifModifiedSince);
-    if (!Number.isNaN(since) && !Number.isNaN(modifiedMs) && modifiedMs <= since) return 304;
+    if (!Number.isNaN(since) && modifiedMs() <= since) return 304;
   }
   return undefined;
 }

@@ -8,11 +8,20 @@
  */
 import type { Context, Middleware, Next } from 'koa';
 import { prepareBody, rememberSigningKey } from './body.js';
+import { InPlaceCaller, type InPlaceState } from './in-place.js';
 import { MAX_OBJECT_SIZE, type S3Context, type S3Response } from './context.js';
 import { isS3Error, S3Error, S3Errors, s3ErrorXml } from './errors.js';
 import { routeS3 } from './router.js';
 import { parseS3Target, queryMap } from './s3-request.js';
-import { hasSigV4, parseQuery, parseSigV4, verifySigV4, type SignedRequest, type SigV4Auth } from './sigv4.js';
+import {
+  hasSigV4,
+  parseQuery,
+  parseSigV4,
+  safeDecode,
+  verifySigV4,
+  type SignedRequest,
+  type SigV4Auth,
+} from './sigv4.js';
 import { SwiftClient, type SwiftCall } from './swift-client.js';
 
 /** The tempauth user fields S3 needs (proxy/config.ts TempAuthUser). */
@@ -33,10 +42,12 @@ export interface S3ApiOptions {
   storageDomains?: readonly string[];
   /** Clock, for tests. */
   nowMs?: () => number;
+  /** The stages after authentication, to run Swift calls in place (in-place.ts); else subrequests. */
+  pipeline?: () => Middleware | undefined;
 }
 
 /** The pipeline state fields this stage reads and sets (proxy/state.ts SwiftState). */
-interface PipelineState {
+interface PipelineState extends InPlaceState {
   txId: string;
   log: S3Context['log'] & { error(obj: object, msg: string): void };
   remoteUser?: string;
@@ -77,6 +88,7 @@ export function s3api(options: S3ApiOptions): Middleware {
     const state = pipelineState(ctx);
     ctx.set('x-amz-request-id', state.txId);
     ctx.set('x-amz-id-2', state.txId);
+    let inPlace: InPlaceCaller | undefined;
     try {
       if (sigV2) throw S3Errors.notImplemented('AWS Signature Version 2 is not supported; use Signature Version 4.');
       const nowMs = now();
@@ -87,6 +99,8 @@ export function s3api(options: S3ApiOptions): Middleware {
       state.remoteUser = options.userGroups(user).join(',');
       state.authorize = options.authorize;
       const target = parseS3Target(ctx.get('host'), rawPath, storageDomains);
+      const pipeline = options.pipeline?.();
+      if (pipeline !== undefined) inPlace = new InPlaceCaller(ctx, pipeline, state, state.subrequest);
       let bodyTaken = false;
       const s3: S3Context = {
         method: ctx.method,
@@ -98,7 +112,7 @@ export function s3api(options: S3ApiOptions): Middleware {
           return Array.isArray(value) ? value.join(',') : value;
         },
         headers: ctx.req.headers,
-        swift: new SwiftClient(state.subrequest, accountOfUrl(user.url)),
+        swift: new SwiftClient(inPlace?.call ?? state.subrequest, accountOfUrl(user.url)),
         owner: { id: user.accountUser, displayName: user.accountUser },
         requestId: state.txId,
         nowMs,
@@ -110,14 +124,17 @@ export function s3api(options: S3ApiOptions): Middleware {
         },
       };
       const response = await routeS3(s3);
+      inPlace?.close();
       writeResponse(ctx, response);
     } catch (error) {
+      inPlace?.close();
       renderS3Error(ctx, error, rawPath, state);
     }
   };
 }
 
 function writeResponse(ctx: Context, response: S3Response): void {
+  const headers = response.headers ?? {};
   ctx.status = response.status;
   const body = response.body;
   if (
@@ -128,16 +145,21 @@ function writeResponse(ctx: Context, response: S3Response): void {
     response.status === 304
   ) {
     ctx.body = null;
-    for (const [name, value] of Object.entries(response.headers ?? {})) ctx.set(name, value);
+    for (const [name, value] of Object.entries(headers)) ctx.set(name, value);
     if (body !== undefined && body !== null && typeof body === 'object' && !Buffer.isBuffer(body)) body.destroy();
     // Koa drops a 200's Content-Length with no body; HEAD answers must keep the object's.
     ctx.status = response.status;
-    if (response.headers?.['content-length'] === undefined && response.status !== 204 && response.status !== 304)
-      ctx.length = 0;
+    if (headers['content-length'] === undefined && response.status !== 204 && response.status !== 304) ctx.length = 0;
     return;
   }
-  ctx.body = body;
-  for (const [name, value] of Object.entries(response.headers ?? {})) ctx.set(name, value);
+  // The type first, so Koa does not look one up for the body; the length after it, as Koa drops a
+  // Content-Length when a stream replaces an earlier body.
+  const contentType = headers['content-type'];
+  if (contentType !== undefined) ctx.set('content-type', contentType);
+  // An in-place GET left the object's stream as the body already: setting it again would only
+  // register Koa's cleanup a second time.
+  if (ctx.body !== body) ctx.body = body;
+  for (const [name, value] of Object.entries(headers)) ctx.set(name, value);
 }
 
 function renderS3Error(ctx: Context, error: unknown, rawPath: string, state: PipelineState): void {
@@ -159,6 +181,7 @@ function renderS3Error(ctx: Context, error: unknown, rawPath: string, state: Pip
   }
   ctx.status = s3Error.status;
   for (const [name, value] of Object.entries(s3Error.headers)) ctx.set(name, value);
-  ctx.body = s3ErrorXml(s3Error, decodeURIComponent(rawPath), state.txId);
+  // The path may not be UTF-8 (that is the error being rendered): never throw here.
+  ctx.body = s3ErrorXml(s3Error, safeDecode(rawPath), state.txId);
   ctx.type = 'application/xml';
 }

@@ -112,6 +112,8 @@ export interface OpenedObject {
   range?: ByteRange;
   /** The body (whole, or the range). Drains nothing until read. */
   stream(): Readable;
+  /** The same, as the pipeline made it: a small object may be one Buffer (no stream to wrap it). */
+  payload(): Readable | Buffer | string;
   /** Releases the backend response without reading it. */
   close(): void;
 }
@@ -176,6 +178,7 @@ export async function openObject(
           ? { start: Number(contentRange[1]), end: Number(contentRange[2]) }
           : undefined,
       stream: () => bodyStream(opened),
+      payload: () => opened.body ?? bodyStream(opened),
       close: () => discard(opened),
     };
   }
@@ -191,6 +194,8 @@ export async function openObject(
   const manifest = parseManifest((await response.buffer(MANIFEST_BYTES_MAX)).toString('utf8'));
   const size = manifest.reduce((sum, segment) => sum + segment.bytes, 0);
   const range = size === 0 ? undefined : parseRange(rangeHeader, size);
+  const stream = (): Readable =>
+    size === 0 ? Readable.from([]) : segmentStream(ctx, manifest, range ?? { start: 0, end: size - 1 });
   return {
     headers: response.headers,
     etag: s3EtagOf(response.headers),
@@ -198,7 +203,8 @@ export async function openObject(
     lastModified: response.headers['last-modified'],
     manifest,
     range,
-    stream: () => (size === 0 ? Readable.from([]) : segmentStream(ctx, manifest, range ?? { start: 0, end: size - 1 })),
+    stream,
+    payload: stream,
     close: () => undefined,
   };
 }
@@ -268,7 +274,7 @@ export async function getObject(ctx: S3Context, bucket: string, key: string, hea
     object.close();
     return { status, headers, body: null };
   }
-  return { status, headers, body: object.stream() };
+  return { status, headers, body: object.payload() };
 }
 
 function checkKey(key: string): void {

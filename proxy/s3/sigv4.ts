@@ -224,15 +224,42 @@ export function parseSigV4(request: SignedRequest, nowMs: number = Date.now()): 
   throw S3Errors.accessDenied();
 }
 
+// Built field by field: an object spread here cost more than the rest of the parse (V8 slow path).
+function sigV4Auth(
+  credential: Credential,
+  amzDate: string,
+  signedHeaders: string[],
+  signature: string,
+  payloadHash: string,
+  presigned: boolean,
+): SigV4Auth {
+  return {
+    accessKey: credential.accessKey,
+    date: credential.date,
+    region: credential.region,
+    service: credential.service,
+    scope: `${credential.date}/${credential.region}/${credential.service}/aws4_request`,
+    amzDate,
+    signedHeaders,
+    signature,
+    payloadHash,
+    presigned,
+  };
+}
+
 function parseHeaderAuth(request: SignedRequest, authorization: string, nowMs: number): SigV4Auth {
-  const fields = new Map<string, string>();
+  let credentialText: string | undefined;
+  let signedHeadersText: string | undefined;
+  let signature: string | undefined;
   for (const part of authorization.slice(ALGORITHM.length + 1).split(',')) {
     const eq = part.indexOf('=');
-    if (eq !== -1) fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+    if (eq === -1) continue;
+    const name = part.slice(0, eq).trim();
+    const value = part.slice(eq + 1).trim();
+    if (name === 'Credential') credentialText = value;
+    else if (name === 'SignedHeaders') signedHeadersText = value;
+    else if (name === 'Signature') signature = value;
   }
-  const credentialText = fields.get('Credential');
-  const signedHeadersText = fields.get('SignedHeaders');
-  const signature = fields.get('Signature');
   if (credentialText === undefined || signedHeadersText === undefined || signature === undefined) {
     throw S3Errors.authorizationHeaderMalformed(
       'The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.',
@@ -265,15 +292,7 @@ function parseHeaderAuth(request: SignedRequest, authorization: string, nowMs: n
   }
   const payloadHash = firstHeader(request.headers, 'x-amz-content-sha256');
   if (payloadHash === undefined) throw S3Errors.missingSecurityHeader('x-amz-content-sha256');
-  return {
-    ...credential,
-    scope: `${credential.date}/${credential.region}/${credential.service}/aws4_request`,
-    amzDate: amzDateValue,
-    signedHeaders,
-    signature,
-    payloadHash,
-    presigned: false,
-  };
+  return sigV4Auth(credential, amzDateValue, signedHeaders, signature, payloadHash, false);
 }
 
 function parseQueryAuth(request: SignedRequest, nowMs: number): SigV4Auth {
@@ -309,15 +328,8 @@ function parseQueryAuth(request: SignedRequest, nowMs: number): SigV4Auth {
   if (amzDate.slice(0, 8) !== credential.date) throw S3Errors.signatureDoesNotMatch();
   const signedHeaders = signedHeadersText.split(';').map((h) => h.trim().toLowerCase());
   if (!signedHeaders.includes('host')) throw S3Errors.accessDenied('Host must be signed.');
-  return {
-    ...credential,
-    scope: `${credential.date}/${credential.region}/${credential.service}/aws4_request`,
-    amzDate,
-    signedHeaders,
-    signature,
-    payloadHash: firstHeader(request.headers, 'x-amz-content-sha256') ?? UNSIGNED_PAYLOAD,
-    presigned: true,
-  };
+  const payloadHash = firstHeader(request.headers, 'x-amz-content-sha256') ?? UNSIGNED_PAYLOAD;
+  return sigV4Auth(credential, amzDate, signedHeaders, signature, payloadHash, true);
 }
 
 /** The string to sign this request should have; exposed for SignatureDoesNotMatch details and tests. */

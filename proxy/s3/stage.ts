@@ -23,6 +23,7 @@ export function s3apiStage(context: StageContext, storageDomains: readonly strin
       },
       authorize: tempauth.authorize,
       storageDomains,
+      pipeline: () => context.subrequests.pipeline,
     }),
   };
 }
