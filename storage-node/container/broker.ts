@@ -176,6 +176,19 @@ export interface ObjectRowUpdate {
   etag: string;
 }
 
+/** Row updates per group commit: bounds one batch's memory and how long the lock is held. */
+const GROUP_ROWS_MAX = 1_000;
+
+interface PendingRow {
+  key: Buffer;
+  row: StoredObjectRow;
+  resolve(changed: boolean): void;
+  reject(error: unknown): void;
+}
+
+/** Per database, per container lock: the group of row updates still taking newcomers. */
+const openGroups = new WeakMap<DeviceDatabase, Map<string, PendingRow[]>>();
+
 export class ContainerBroker {
   readonly prefix: Buffer;
   readonly rows: Buffer;
@@ -312,16 +325,63 @@ export class ContainerBroker {
     return this.mergeRow(name, { t: timestamp, s: 0, c: 'application/deleted', e: 'noetag', d: 1 });
   }
 
-  private async mergeRow(name: string, incoming: StoredObjectRow): Promise<boolean> {
-    const key = rowKey(this.rows, name);
-    return this.database.locks.run(this.lock, async () => {
-      const [infoValue, rowValue] = await this.database.db.getMany([this.infoKey, key]);
-      if (infoValue === undefined) throw new ContainerNotFoundError();
-      const info = parseContainerInfo(infoValue);
-      const existing = rowValue === undefined ? undefined : parseRow(rowValue);
-      if (existing !== undefined && existing.t >= incoming.t) return false;
-      let count = info.object_count;
-      let bytes = info.bytes_used;
+  /**
+   * Group commit: row updates for one container that arrive while its lock is busy wait in one
+   * group, and the group is applied in one go (one read of the info and the rows, one atomic
+   * batch). Each update is judged in arrival order against the row as the ones before it left
+   * it, so the outcome is the one of applying them one by one; each caller learns whether its row
+   * changed. Groups are bounded (GROUP_ROWS_MAX): a full one is closed and a new one starts.
+   */
+  private mergeRow(name: string, incoming: StoredObjectRow): Promise<boolean> {
+    let groups = openGroups.get(this.database);
+    if (groups === undefined) {
+      groups = new Map();
+      openGroups.set(this.database, groups);
+    }
+    const open = groups;
+    return new Promise<boolean>((resolve, reject) => {
+      const waiting: PendingRow = { key: rowKey(this.rows, name), row: incoming, resolve, reject };
+      const group = open.get(this.lock);
+      if (group !== undefined && group.length < GROUP_ROWS_MAX) {
+        group.push(waiting);
+        return;
+      }
+      const mine = [waiting];
+      open.set(this.lock, mine);
+      this.database.locks
+        .run(this.lock, () => {
+          // From here on the group is closed: later arrivals start the next one.
+          if (open.get(this.lock) === mine) open.delete(this.lock);
+          return this.applyRowGroup(mine);
+        })
+        .catch((error: unknown) => {
+          for (const pending of mine) pending.reject(error);
+        });
+    });
+  }
+
+  private async applyRowGroup(group: readonly PendingRow[]): Promise<void> {
+    const keys = [...new Map(group.map((pending) => [pending.key.toString('latin1'), pending.key])).values()];
+    const [infoValue, ...rowValues] = await this.database.db.getMany([this.infoKey, ...keys]);
+    if (infoValue === undefined) throw new ContainerNotFoundError();
+    const info = parseContainerInfo(infoValue);
+    const current = new Map<string, StoredObjectRow | undefined>();
+    keys.forEach((key, index) => {
+      const value = rowValues[index];
+      current.set(key.toString('latin1'), value === undefined ? undefined : parseRow(value));
+    });
+    let count = info.object_count;
+    let bytes = info.bytes_used;
+    const changed = new Map<string, { key: Buffer; row: StoredObjectRow }>();
+    const outcomes: boolean[] = [];
+    for (const pending of group) {
+      const id = pending.key.toString('latin1');
+      const existing = current.get(id);
+      const incoming = pending.row;
+      if (existing !== undefined && existing.t >= incoming.t) {
+        outcomes.push(false);
+        continue;
+      }
       if (existing !== undefined && existing.d !== 1) {
         count -= 1;
         bytes -= existing.s;
@@ -330,13 +390,18 @@ export class ContainerBroker {
         count += 1;
         bytes += incoming.s;
       }
+      current.set(id, incoming);
+      changed.set(id, { key: pending.key, row: incoming });
+      outcomes.push(true);
+    }
+    if (changed.size > 0) {
       const updated: ContainerInfo = { ...info, object_count: count, bytes_used: bytes };
       await this.database.db.batch([
-        { type: 'put', key, value: JSON.stringify(incoming) },
+        ...[...changed.values()].map(({ key, row }) => ({ type: 'put' as const, key, value: JSON.stringify(row) })),
         { type: 'put', key: this.infoKey, value: encodeInfo(updated) },
       ]);
-      return true;
-    });
+    }
+    group.forEach((pending, index) => pending.resolve(outcomes[index] === true));
   }
 
   /**

@@ -5,8 +5,13 @@
  * `X-Backend-Server-Type: container`. Each call has a connect and a response timeout. The client's
  * answer waits at most `containerUpdateTimeoutMs`; calls still running finish in the background.
  * Whatever fails becomes one async_pending file for the updater.
+ *
+ * Connections are kept alive, one pool per container server (an Agent keys its pools by host and
+ * port): a new TCP connection per update cost more than the update itself. A kept-alive socket the
+ * server closed just as it was reused fails with ECONNRESET before any byte was answered; that
+ * call is sent again, once, on a new connection (the update is idempotent: newest timestamp wins).
  */
-import { request } from 'node:http';
+import { Agent, request, type ClientRequest } from 'node:http';
 import type { Logger } from '../../common/log.js';
 import { writeAsyncPending, type AsyncPendingUpdate } from '../async-pending.js';
 
@@ -70,6 +75,23 @@ function encodePathPart(value: string): string {
   return encodeURIComponent(value).replace(/%2F/gi, '/');
 }
 
+/** Sockets per container server: enough for every PUT of a busy node in flight at once. */
+const SOCKETS_PER_SERVER_MAX = 64;
+/** Idle sockets kept per container server. */
+const FREE_SOCKETS_PER_SERVER_MAX = 16;
+
+const keepAliveAgent = new Agent({
+  keepAlive: true,
+  maxSockets: SOCKETS_PER_SERVER_MAX,
+  maxFreeSockets: FREE_SOCKETS_PER_SERVER_MAX,
+  scheduling: 'lifo', // reuse the warmest socket; the rest time out (the server's Keep-Alive hint)
+});
+
+/** Closes idle kept-alive connections (on shutdown, so the process can exit at once). */
+export function closeContainerUpdateConnections(): void {
+  keepAliveAgent.destroy();
+}
+
 /** One update to one container server: resolves true on 2xx, false on any failure or timeout. */
 export function sendOneUpdate(
   target: ContainerTarget,
@@ -81,8 +103,11 @@ export function sendOneUpdate(
   const path = `/${encodePathPart(target.device)}/${target.partition}/${encodePathPart(update.account)}/${encodePathPart(
     update.container,
   )}/${encodePathPart(update.object)}`;
+  const headers = { ...update.headers, 'X-Backend-Server-Type': 'container', 'Content-Length': '0' };
   return new Promise<boolean>((resolve) => {
     let settled = false;
+    let outgoing: ClientRequest;
+    let connectTimer: NodeJS.Timeout | undefined;
     const finish = (ok: boolean): void => {
       if (settled) return;
       settled = true;
@@ -90,30 +115,37 @@ export function sendOneUpdate(
       clearTimeout(responseTimer);
       resolve(ok);
     };
-    const outgoing = request({
-      hostname,
-      port,
-      method: update.op,
-      path,
-      headers: { ...update.headers, 'X-Backend-Server-Type': 'container', 'Content-Length': '0' },
-      agent: false,
-    });
-    const connectTimer = setTimeout(() => outgoing.destroy(new Error('connect timeout')), options.connTimeoutMs);
     const responseTimer = setTimeout(() => outgoing.destroy(new Error('response timeout')), options.nodeTimeoutMs);
-    outgoing.once('socket', (socket) => socket.once('connect', () => clearTimeout(connectTimer)));
-    outgoing.once('error', (error) => {
-      options.logger.warn({ err: error, host: target.host, path }, 'container update failed');
-      finish(false);
-    });
-    outgoing.once('response', (response) => {
-      response.resume();
-      const ok = (response.statusCode ?? 500) >= 200 && (response.statusCode ?? 500) < 300;
-      if (!ok)
-        options.logger.warn({ host: target.host, path, status: response.statusCode }, 'container update refused');
-      response.once('end', () => finish(ok));
-      response.once('error', () => finish(false));
-    });
-    outgoing.end();
+    // Bounded: a second attempt only after a reused socket was reset, and never a third.
+    const attempt = (mayRetry: boolean): void => {
+      outgoing = request({ hostname, port, method: update.op, path, headers, agent: keepAliveAgent });
+      const current = outgoing;
+      connectTimer = setTimeout(() => current.destroy(new Error('connect timeout')), options.connTimeoutMs);
+      current.once('socket', (socket) => {
+        // A kept-alive socket is connected already; a new one says so with 'connect'.
+        if (!socket.connecting) clearTimeout(connectTimer);
+        else socket.once('connect', () => clearTimeout(connectTimer));
+      });
+      current.once('error', (error: NodeJS.ErrnoException) => {
+        clearTimeout(connectTimer);
+        if (mayRetry && current.reusedSocket && error.code === 'ECONNRESET' && !settled) {
+          attempt(false);
+          return;
+        }
+        options.logger.warn({ err: error, host: target.host, path }, 'container update failed');
+        finish(false);
+      });
+      current.once('response', (response) => {
+        response.resume();
+        const status = response.statusCode ?? 500;
+        const ok = status >= 200 && status < 300;
+        if (!ok) options.logger.warn({ host: target.host, path, status }, 'container update refused');
+        response.once('end', () => finish(ok));
+        response.once('error', () => finish(false));
+      });
+      current.end();
+    };
+    attempt(true);
   });
 }
 

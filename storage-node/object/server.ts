@@ -26,7 +26,12 @@ import {
   DiskFileNotExistError,
   DiskFileQuarantinedError,
 } from '../diskfile/errors.js';
-import { containerTargets, sendContainerUpdates, type ContainerUpdateOptions } from './container-update.js';
+import {
+  closeContainerUpdateConnections,
+  containerTargets,
+  sendContainerUpdates,
+  type ContainerUpdateOptions,
+} from './container-update.js';
 import { evaluateConditionals, parseRange, type ByteRange } from './http-rules.js';
 
 export interface ObjectServerOptions {
@@ -188,6 +193,7 @@ class ObjectServer implements StorageServer {
   }
 
   close(): Promise<void> {
+    closeContainerUpdateConnections();
     return Promise.resolve();
   }
 

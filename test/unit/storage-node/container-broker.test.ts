@@ -16,6 +16,40 @@ const ts = (seconds: number): string => Timestamp.fromSeconds(1_700_000_000 + se
 const put = (seconds: number, metadata = {}) => ({ timestamp: ts(seconds), defaultPolicyIndex: 0, metadata });
 const row = (seconds: number, size: number) => ({ timestamp: ts(seconds), size, contentType: 'text/plain', etag: 'e' });
 
+test('concurrent row updates are group-committed with the outcome of applying them one by one', async (t) => {
+  const temp = await openTempDatabase();
+  try {
+    const broker = new ContainerBroker(temp.database, 5, 'AUTH_a', 'g');
+    // A missing container fails every update of the group.
+    const missing = await Promise.allSettled([broker.putObject('x', row(1, 1)), broker.putObject('y', row(1, 1))]);
+    t.deepEqual(
+      missing.map((result) => result.status === 'rejected' && result.reason instanceof ContainerNotFoundError),
+      [true, true],
+    );
+    await broker.put(put(0), DEFAULT_CONSTRAINTS);
+    // Other brokers of the same container (one per request in the server) share the group.
+    const other = new ContainerBroker(temp.database, 5, 'AUTH_a', 'g');
+    const outcomes = await Promise.all([
+      broker.putObject('o', row(2, 10)),
+      other.putObject('o', row(1, 99)), // older than the one before it: loses
+      broker.putObject('o', row(3, 20)), // newer: replaces
+      other.putObject('p', row(2, 5)),
+      broker.deleteObject('p', ts(4)), // deletes p
+      other.putObject('p', row(3, 7)), // older than the delete: loses
+      ...Array.from({ length: 50 }, (_, index) => other.putObject(`n${index}`, row(2, 1))),
+    ]);
+    t.deepEqual(outcomes.slice(0, 6), [true, false, true, true, true, false]);
+    t.true(outcomes.slice(6).every((changed) => changed));
+    const info = await broker.getInfo();
+    t.is(info?.object_count, 51);
+    t.is(info?.bytes_used, 70);
+    t.is((await broker.getObjectRow('o'))?.size, 20);
+    t.true((await broker.getObjectRow('p'))?.deleted);
+  } finally {
+    await temp.cleanup();
+  }
+});
+
 test('object rows: newest timestamp wins and stats stay exact', async (t) => {
   const temp = await openTempDatabase();
   try {
