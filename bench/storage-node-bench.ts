@@ -4,11 +4,15 @@
  *
  *     npm run build && node dist/bench/storage-node-bench.js [--seconds 8] [--concurrency 32]
  *         [--rounds 3] [--size 4096] [--swift-workers 1] [--no-swift] [--profile DIR] [--log-level info]
+ *         [--phases put,get] [--container-updates]
  *
  * Both servers: one device (a plain folder on the same disk, under one temp dir), mount_check off,
  * fsync on (Swift always fsyncs; Nebula's `fsync = true`), one worker process, request logging on.
- * Each phase runs `--seconds`: first PUTs of new objects (unique names, spread over partitions),
- * then GETs of random objects among those written. The two servers run side by side and take
+ * Each phase runs `--seconds`: first PUTs of new objects (names unique over the whole run, spread
+ * over partitions), then GETs of random objects among those written. `--container-updates` makes
+ * every PUT name a container server (X-Container-Host/-Partition/-Device): the Nebula node's own,
+ * for both servers, so each object server pays for sending its updates and the Nebula node also
+ * for applying them (its CPU figure then covers the object write plus the container row). The two servers run side by side and take
  * turns, round after round, so a busy host weighs on both alike; the medians are reported. Prints requests/s and latency percentiles per phase
  * and the Nebula/Swift ratios. `--profile DIR` runs the Nebula node under `node --cpu-prof`.
  */
@@ -24,6 +28,10 @@ import { Timestamp } from '../common/timestamp.js';
 import { freePort, startStorageNode } from '../test/helpers/storage-node.js';
 
 const RUN_WITH_CONF = '/work/shared/anchors/swift/run_with_conf.py';
+/** The container every PUT names with --container-updates (made on the Nebula node at start). */
+const BENCH_CONTAINER = { partition: '0', account: 'bench', container: 'c' };
+/** Object names are unique over the run, so every PUT phase writes new objects. */
+let putCounter = 0;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 interface Target {
@@ -73,7 +81,14 @@ function percentile(sorted: number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? Number.NaN;
 }
 
-function once(agent: Agent, target: Target, method: 'PUT' | 'GET', path: string, body?: Buffer): Promise<number> {
+function once(
+  agent: Agent,
+  target: Target,
+  method: 'PUT' | 'GET',
+  path: string,
+  body?: Buffer,
+  extraHeaders: Record<string, string> = {},
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> =
       method === 'PUT'
@@ -82,6 +97,7 @@ function once(agent: Agent, target: Target, method: 'PUT' | 'GET', path: string,
             'Content-Type': 'application/octet-stream',
             'Content-Length': String(body?.length ?? 0),
             'X-Backend-Storage-Policy-Index': '0',
+            ...extraHeaders,
           }
         : {};
     const outgoing = request({ host: target.host, port: target.port, method, path, headers, agent }, (response) => {
@@ -102,11 +118,11 @@ async function runPhase(
   concurrency: number,
   body: Buffer,
   written: string[],
+  putHeaders: Record<string, string> = {},
 ): Promise<PhaseResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
   let errors = 0;
-  let counter = 0;
   const cpuBefore = cpuSecondsOfGroup(target.processGroup);
   const started = performance.now();
   const deadline = started + seconds * 1000;
@@ -115,14 +131,14 @@ async function runPhase(
     while (performance.now() < deadline) {
       let path: string;
       if (method === 'PUT') {
-        counter += 1;
-        path = `/${target.device}/${counter % 1024}/bench/c/o-${counter}`;
+        putCounter += 1;
+        path = `/${target.device}/${putCounter % 1024}/${BENCH_CONTAINER.account}/${BENCH_CONTAINER.container}/o-${putCounter}`;
       } else {
         path = written[Math.floor(Math.random() * written.length)] ?? '/';
       }
       const begin = performance.now();
       try {
-        const status = await once(agent, target, method, path, method === 'PUT' ? body : undefined);
+        const status = await once(agent, target, method, path, method === 'PUT' ? body : undefined, putHeaders);
         if ((method === 'PUT' && status === 201) || (method === 'GET' && status === 200)) {
           latencies.push(performance.now() - begin);
           if (method === 'PUT') written.push(path);
@@ -219,20 +235,60 @@ function format(result: PhaseResult): string {
     )} ms  cpu ${result.cpuMsPerRequest.toFixed(2).padStart(5)} ms/req  (${result.requests} ok, ${result.errors} errors, ${result.seconds.toFixed(1)} s)`;
 }
 
+type Phase = 'PUT' | 'GET';
+
+/** Makes the bench container on the Nebula node; returns the headers that name it in object PUTs. */
+async function benchContainer(node: Target): Promise<Record<string, string>> {
+  const { partition, account, container } = BENCH_CONTAINER;
+  const status = await new Promise<number>((resolve, reject) => {
+    const outgoing = request(
+      {
+        host: node.host,
+        port: node.port,
+        method: 'PUT',
+        path: `/${node.device}/${partition}/${account}/${container}`,
+        headers: { 'X-Timestamp': Timestamp.now().internal, 'Content-Length': '0' },
+      },
+      (response) => {
+        response.resume();
+        response.once('end', () => resolve(response.statusCode ?? 0));
+      },
+    );
+    outgoing.once('error', reject);
+    outgoing.end();
+  });
+  if (status !== 201 && status !== 202) throw new Error(`cannot create the bench container: ${status}`);
+  return {
+    'X-Container-Host': `${node.host}:${node.port}`,
+    'X-Container-Partition': partition,
+    'X-Container-Device': node.device,
+  };
+}
+
+/** One server's turn: a short warm-up, then the phases asked for (a GET-only turn fills objects first, unreported). */
 async function benchmark(
   target: Target,
   seconds: number,
   concurrency: number,
   body: Buffer,
-): Promise<Record<'PUT' | 'GET', PhaseResult>> {
+  phases: ReadonlySet<Phase>,
+  putHeaders: Record<string, string>,
+): Promise<Partial<Record<Phase, PhaseResult>>> {
   const written: string[] = [];
+  const results: Partial<Record<Phase, PhaseResult>> = {};
   // A short warm-up: JIT, connection setup, first folders.
-  await runPhase(target, 'PUT', 1, concurrency, body, []);
-  const put = await runPhase(target, 'PUT', seconds, concurrency, body, written);
-  process.stdout.write(`${target.name.padEnd(36)} PUT ${format(put)}\n`);
-  const get = await runPhase(target, 'GET', seconds, concurrency, body, written);
-  process.stdout.write(`${target.name.padEnd(36)} GET ${format(get)}\n`);
-  return { PUT: put, GET: get };
+  await runPhase(target, 'PUT', 1, concurrency, body, [], putHeaders);
+  const put = await runPhase(target, 'PUT', phases.has('PUT') ? seconds : 2, concurrency, body, written, putHeaders);
+  if (phases.has('PUT')) {
+    process.stdout.write(`${target.name.padEnd(36)} PUT ${format(put)}\n`);
+    results.PUT = put;
+  }
+  if (phases.has('GET')) {
+    const get = await runPhase(target, 'GET', seconds, concurrency, body, written);
+    process.stdout.write(`${target.name.padEnd(36)} GET ${format(get)}\n`);
+    results.GET = get;
+  }
+  return results;
 }
 
 function median(values: number[]): number {
@@ -254,8 +310,16 @@ async function main(): Promise<void> {
       'no-swift': { type: 'boolean', default: false },
       profile: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
+      phases: { type: 'string', default: 'put,get' },
+      'container-updates': { type: 'boolean', default: false },
     },
   });
+  const phases = new Set(
+    values.phases
+      .toUpperCase()
+      .split(',')
+      .filter((phase): phase is Phase => phase === 'PUT' || phase === 'GET'),
+  );
   const seconds = Number(values.seconds);
   const rounds = Math.max(1, Math.min(20, Number(values.rounds)));
   const concurrency = Number(values.concurrency);
@@ -283,29 +347,32 @@ async function main(): Promise<void> {
       processGroup: node.process.pid ?? 0,
     };
     if (!values['no-swift']) swift = await startSwift(join(dir, 'swift'), Number(values['swift-workers']));
+    const putHeaders = values['container-updates'] ? await benchContainer(nebulaTarget) : {};
     const ratios: Record<'PUT' | 'GET', number[]> = { PUT: [], GET: [] };
     const totals: Record<string, Record<'PUT' | 'GET', number[]>> = {};
     const cpu: Record<string, Record<'PUT' | 'GET', number[]>> = {};
     for (let round = 1; round <= rounds; round += 1) {
       process.stdout.write(`round ${round}\n`);
-      const nebula = await benchmark(nebulaTarget, seconds, concurrency, body);
-      (totals.nebula ??= { PUT: [], GET: [] }).PUT.push(nebula.PUT.perSecond);
-      totals.nebula.GET.push(nebula.GET.perSecond);
-      (cpu.nebula ??= { PUT: [], GET: [] }).PUT.push(nebula.PUT.cpuMsPerRequest);
-      cpu.nebula.GET.push(nebula.GET.cpuMsPerRequest);
-      if (swift !== undefined) {
-        const reference = await benchmark(swift.target, seconds, concurrency, body);
-        (totals.swift ??= { PUT: [], GET: [] }).PUT.push(reference.PUT.perSecond);
-        totals.swift.GET.push(reference.GET.perSecond);
-        (cpu.swift ??= { PUT: [], GET: [] }).PUT.push(reference.PUT.cpuMsPerRequest);
-        cpu.swift.GET.push(reference.GET.cpuMsPerRequest);
-        ratios.PUT.push(nebula.PUT.perSecond / reference.PUT.perSecond);
-        ratios.GET.push(nebula.GET.perSecond / reference.GET.perSecond);
+      const nebula = await benchmark(nebulaTarget, seconds, concurrency, body, phases, putHeaders);
+      const reference =
+        swift === undefined ? undefined : await benchmark(swift.target, seconds, concurrency, body, phases, putHeaders);
+      for (const phase of phases) {
+        const mine = nebula[phase];
+        const theirs = reference?.[phase];
+        if (mine !== undefined) {
+          (totals.nebula ??= { PUT: [], GET: [] })[phase].push(mine.perSecond);
+          (cpu.nebula ??= { PUT: [], GET: [] })[phase].push(mine.cpuMsPerRequest);
+        }
+        if (theirs !== undefined) {
+          (totals.swift ??= { PUT: [], GET: [] })[phase].push(theirs.perSecond);
+          (cpu.swift ??= { PUT: [], GET: [] })[phase].push(theirs.cpuMsPerRequest);
+          if (mine !== undefined) ratios[phase].push(mine.perSecond / theirs.perSecond);
+        }
       }
     }
-    for (const [name, phases] of Object.entries(totals)) {
+    for (const [name, perPhase] of Object.entries(totals)) {
       process.stdout.write(
-        `median ${name.padEnd(7)} PUT ${median(phases.PUT).toFixed(0)} req/s, GET ${median(phases.GET).toFixed(0)} req/s; ` +
+        `median ${name.padEnd(7)} PUT ${median(perPhase.PUT).toFixed(0)} req/s, GET ${median(perPhase.GET).toFixed(0)} req/s; ` +
           `server CPU per request: PUT ${median(cpu[name]?.PUT ?? []).toFixed(2)} ms, GET ${median(cpu[name]?.GET ?? []).toFixed(2)} ms\n`,
       );
     }
