@@ -395,4 +395,12 @@ test('COPY makes a version; an overwritten symlink is kept as the link', async (
     (await versions(t, 'docs', '&prefix=link')).map((row) => row.bytes),
     [6, 21, 0],
   );
+  // Failed writes leave the history as it was.
+  t.is((await call(t, 'PUT', '/docs/link', { ETag: md5('other') }, 'mismatch')).status, 422);
+  t.is((await call(t, 'PUT', '/docs/link', { 'If-None-Match': '*' }, 'exists')).status, 412);
+  t.deepEqual(
+    (await versions(t, 'docs', '&prefix=link')).map((row) => row.bytes),
+    [6, 21, 0],
+  );
+  t.is((await call(t, 'GET', '/docs/link')).body.toString(), 'copied');
 });

@@ -254,10 +254,13 @@ export async function respondVersionsListing(ctx: Context, target: VersionsListi
     target.versionsContainer === undefined
       ? []
       : (await fetchRows(ctx, `${base}/${quoteName(target.versionsContainer)}`, hidden, true)).rows;
-  const rows = merge(currentFromPrimary(current.rows, target.toggles), versionsFromHidden(older), reverse).slice(
-    0,
-    limit,
+  const currentRows = currentFromPrimary(current.rows, target.toggles);
+  // A PUT that failed after archiving leaves a copy of the still-current version: list it once.
+  const currentIds = new Set(currentRows.map((row) => ('subdir' in row ? '' : `${row.name}\u0000${row.version_id}`)));
+  const olderRows = versionsFromHidden(older).filter(
+    (row) => 'subdir' in row || !currentIds.has(`${row.name}\u0000${row.version_id}`),
   );
+  const rows = merge(currentRows, olderRows, reverse).slice(0, limit);
   const versionMarker = queryString(ctx, 'version_marker');
   markLatestDeleteMarkers(rows, reverse, versionMarker === undefined ? undefined : queryString(ctx, 'marker'));
 

@@ -198,7 +198,8 @@ async function handlePut(ctx: Context, next: Next, target: VersionedContainer): 
     await next();
     return;
   }
-  await archiveCurrent(ctx, target, true);
+  // With If-None-Match: * an existing object makes the PUT fail: there is nothing to keep.
+  if (ctx.get('if-none-match').trim() !== '*') await archiveCurrent(ctx, target, true);
   const versionId = Timestamp.now().normal;
   ctx.req.headers['x-timestamp'] = versionId;
   ctx.req.headers[SYSMETA_VERSION_ID] = versionId;
