@@ -6,6 +6,7 @@
  * order), or XML without a declaration, one element a line. The format is chosen from the client's
  * Accept header among Swift's ACCEPTABLE_FORMATS (text/plain first).
  */
+import { STATUS_CODES } from 'node:http';
 import type { Context } from 'koa';
 import { STATUS_TEXT } from '../../common/errors.js';
 
@@ -38,8 +39,9 @@ export function bulkFormat(ctx: Context): BulkFormat {
   return best ?? 'text/plain';
 }
 
+/** Swift's reason phrases first; node's for the statuses that list lacks (406 Not Acceptable). */
 export function statusLine(status: number): string {
-  return `${status} ${STATUS_TEXT[status] ?? ''}`.trim();
+  return `${status} ${STATUS_TEXT[status] ?? STATUS_CODES[status] ?? ''}`.trim();
 }
 
 /** Python's urllib.parse.quote(name, safe='/') of the UTF-8 bytes, as Swift names failed files. */
