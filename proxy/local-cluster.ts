@@ -45,6 +45,8 @@ export interface LocalClusterOptions {
   proxyOptions?: Readonly<Record<string, string>>;
   /** Extra `[DEFAULT]` options for the storage nodes. */
   storageOptions?: Readonly<Record<string, string>>;
+  /** Extra sections of the storage nodes' config (e.g. `object-auditor`). */
+  storageSections?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** Log level for every process (default NEBULA_LOG_LEVEL or info). */
   logLevel?: string;
   /** Write each process's output to `<dataDir>/log/<name>.log` (default true); false discards it. */
@@ -129,6 +131,7 @@ export async function prepareLocalCluster(options: LocalClusterOptions): Promise
         'app:object-server': {},
         'app:container-server': {},
         'app:account-server': {},
+        ...(options.storageSections ?? {}),
       }),
     );
     storageConfPaths.push(confPath);

@@ -128,23 +128,31 @@ test.serial(
     // A first pass does the full scan (none was ever done); the next passes use the index alone.
     for (const node of cluster.nodes) await cluster.runDaemon(node, 'object-expirer');
     await cluster.createContainer(ACCOUNT, 'expiring');
-    const now = Math.ceil(Date.now() / 1000);
-    await cluster.putObject(ACCOUNT, 'expiring', 'goes', randomBytes(10), { 'X-Delete-At': String(now + 1) });
-    await cluster.putObject(ACCOUNT, 'expiring', 'stays', randomBytes(10), { 'X-Delete-At': String(now + 6) });
+    // Delete-at times are taken right before each write: a loaded machine may take seconds per step.
+    const goesAt = Math.ceil(Date.now() / 1000) + 2;
+    await cluster.putObject(ACCOUNT, 'expiring', 'goes', randomBytes(10), { 'X-Delete-At': String(goesAt) });
+    await cluster.putObject(ACCOUNT, 'expiring', 'stays', randomBytes(10));
     await cluster.putObject(ACCOUNT, 'expiring', 'plain', randomBytes(10));
-    // A POST without X-Delete-At removes it (Swift: a POST replaces the metadata).
+    // One POST sets an X-Delete-At (the index records it), the next removes it (Swift: a POST
+    // replaces the metadata), so the index holds an entry that must not delete anything.
     const partition = cluster.objectRing.getPartition(ACCOUNT, 'expiring', 'stays');
-    const posted = Timestamp.now().internal;
-    for (const device of cluster.objectRing.getNodes(partition)) {
-      const reply = await call(
-        cluster.nodeOf(device).port,
-        'POST',
-        quote(device.device, partition, ACCOUNT, 'expiring', 'stays'),
-        { 'X-Timestamp': posted, 'X-Object-Meta-Kept': 'yes' },
+    const post = (headers: Record<string, string>): Promise<number[]> =>
+      Promise.all(
+        cluster.objectRing.getNodes(partition).map(async (device) => {
+          const reply = await call(
+            cluster.nodeOf(device).port,
+            'POST',
+            quote(device.device, partition, ACCOUNT, 'expiring', 'stays'),
+            { 'X-Timestamp': Timestamp.now().internal, ...headers },
+          );
+          return reply.status;
+        }),
       );
-      t.is(reply.status, 202);
-    }
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, (now + 6) * 1000 - Date.now()) + 1100));
+    const staysAt = Math.ceil(Date.now() / 1000) + 4;
+    t.deepEqual(await post({ 'X-Delete-At': String(staysAt) }), [202, 202, 202]);
+    t.deepEqual(await post({ 'X-Object-Meta-Kept': 'yes' }), [202, 202, 202]);
+    const dueMs = Math.max(goesAt, staysAt) * 1000;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, dueMs - Date.now()) + 1100));
     const summaries = [];
     for (const node of cluster.nodes) summaries.push(await cluster.runDaemon(node, 'object-expirer'));
     t.deepEqual(
