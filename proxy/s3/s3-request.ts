@@ -3,11 +3,40 @@
  * virtual-hosted `<bucket>.<storage domain>/<key>`), and its query parameters. Also S3's
  * bucket-name rules (DNS-compatible names, as Swift's s3api checks them by default).
  */
-import { safeDecode } from './sigv4.js';
+import { S3Error } from './errors.js';
 
 export interface S3Target {
   bucket?: string;
   key?: string;
+}
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A %-encoded path segment as text. Bytes that are not UTF-8, or a NUL, cannot name a bucket or an
+ * object: 400 InvalidURI, as Swift's s3api answers (the Swift API's 412 has no S3 equivalent).
+ */
+function decodeName(raw: string, rawPath: string): string {
+  const bytes: number[] = [];
+  for (let index = 0; index < raw.length; index += 1) {
+    const hex = raw.slice(index + 1, index + 3);
+    if (raw[index] === '%' && /^[0-9a-fA-F]{2}$/.test(hex)) {
+      bytes.push(Number.parseInt(hex, 16));
+      index += 2;
+    } else {
+      bytes.push(...Buffer.from(raw[index] ?? '', 'utf8'));
+    }
+  }
+  let name: string | undefined;
+  try {
+    name = STRICT_UTF8.decode(Uint8Array.from(bytes));
+  } catch {
+    name = undefined;
+  }
+  if (name === undefined || name.includes('\u0000')) {
+    throw new S3Error('InvalidURI', 400, "Couldn't parse the specified URI.", { details: { Uri: rawPath } });
+  }
+  return name;
 }
 
 /** `host` without port; `storageDomains` are like `s3.example.com` (virtual-hosted base domains). */
@@ -23,13 +52,16 @@ export function parseS3Target(host: string | undefined, rawPath: string, storage
   }
   const path = rawPath.startsWith('/') ? rawPath.slice(1) : rawPath;
   if (hostBucket !== undefined) {
-    return { bucket: hostBucket, key: path === '' ? undefined : safeDecode(path) };
+    return { bucket: hostBucket, key: path === '' ? undefined : decodeName(path, rawPath) };
   }
   if (path === '') return {};
   const slash = path.indexOf('/');
-  if (slash === -1) return { bucket: safeDecode(path) };
+  if (slash === -1) return { bucket: decodeName(path, rawPath) };
   const key = path.slice(slash + 1);
-  return { bucket: safeDecode(path.slice(0, slash)), key: key === '' ? undefined : safeDecode(key) };
+  return {
+    bucket: decodeName(path.slice(0, slash), rawPath),
+    key: key === '' ? undefined : decodeName(key, rawPath),
+  };
 }
 
 /** S3's DNS-compatible bucket names: 3-63 of a-z 0-9 . -, letters or digits at both ends, not an IP. */
