@@ -11,6 +11,15 @@
  * - Objects: objects.ts. Names: names.ts (why the hidden container is `\x01versions\x01<c>`).
  * - Client requests for reserved names (U+0001 first) are refused; account listings start past
  *   them, and the account's container count leaves the hidden containers out.
+ * Not copied from Swift, and why:
+ * - Swift writes each new version into the hidden container and a static symlink in its place;
+ *   here the current object stays a plain object (GETs, listings, S3 and rclone see it as
+ *   ever) and an overwrite or DELETE copies it into the hidden container first, so versioned
+ *   overwrites move the old data once more than Swift's do.
+ * - `PUT ?version-id` (newer Swift's "make this version current") is 400, as Swift's API docs
+ *   say; `COPY ?version-id` copies the current object (the COPY stage runs first).
+ * - Account object and byte counts include the versions (stored data), as Swift's do.
+ * - X-Versions-Enabled can be switched 64 times per container (the switch history is sysmeta).
  */
 import type { Context, Middleware, Next } from 'koa';
 import { HttpError } from '../../../common/errors.js';
