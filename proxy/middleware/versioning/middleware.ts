@@ -42,7 +42,7 @@ import {
   parseToggles,
   versionsContainerName,
 } from './names.js';
-import { handleVersionedObject } from './objects.js';
+import { annotateCurrent, handleVersionedObject, type VersionedContainer } from './objects.js';
 
 export interface ObjectVersioningOptions {
   validVersions: readonly string[];
@@ -335,18 +335,38 @@ export function objectVersioningMiddleware(options: ObjectVersioningOptions): Mi
       await next();
       return;
     }
-    const info = await getContainerInfo(ctx, options.deps, path.account, path.container);
-    const hidden = info.status >= 200 && info.status < 300 ? hiddenName(info.headers) : undefined;
-    if (hidden === undefined && typeof ctx.query['version-id'] !== 'string') {
+    const objectPath = { ...path, container: path.container, object: path.object };
+    const versionAware = typeof ctx.query['version-id'] === 'string';
+    if (!versionAware && ctx.method !== 'PUT' && ctx.method !== 'DELETE') {
+      // Reads need the container's state only once they succeeded (no lookup for a failed one).
+      await next();
+      if ((ctx.method === 'GET' || ctx.method === 'HEAD') && ctx.status >= 200 && ctx.status < 300) {
+        const target = await versionedTarget(ctx, options, objectPath);
+        if (target.versionsContainer !== undefined) annotateCurrent(ctx, target);
+      }
+      return;
+    }
+    const target = await versionedTarget(ctx, options, objectPath);
+    if (target.versionsContainer === undefined && !versionAware) {
       await next();
       return;
     }
-    await handleVersionedObject(ctx, next, {
-      path: { ...path, container: path.container, object: path.object },
-      versionsContainer: hidden,
-      enabled: isTrue(header(info.headers, SYSMETA_ENABLED)),
-      writeAcl: info.writeAcl,
-      maxObjectNameBytes: options.deps.config.swift.constraints.max_object_name_length,
-    });
+    await handleVersionedObject(ctx, next, target);
+  };
+}
+
+async function versionedTarget(
+  ctx: Context,
+  options: ObjectVersioningOptions,
+  path: VersionedContainer['path'],
+): Promise<VersionedContainer> {
+  const info = await getContainerInfo(ctx, options.deps, path.account, path.container);
+  const exists = info.status >= 200 && info.status < 300;
+  return {
+    path,
+    versionsContainer: exists ? hiddenName(info.headers) : undefined,
+    enabled: exists && isTrue(header(info.headers, SYSMETA_ENABLED)),
+    writeAcl: info.writeAcl,
+    maxObjectNameBytes: options.deps.config.swift.constraints.max_object_name_length,
   };
 }

@@ -314,13 +314,15 @@ export async function handleVersionedObject(ctx: Context, next: Next, target: Ve
   if (ctx.method === 'PUT') return handlePut(ctx, next, target);
   if (ctx.method === 'DELETE') return handleDelete(ctx, next, target);
   await next();
-  if ((ctx.method === 'GET' || ctx.method === 'HEAD') && isSuccess(ctx.status)) {
-    const stored = ctx.response.headers[SYSMETA_VERSION_ID];
-    const versionId = typeof stored === 'string' ? stored : 'null';
-    ctx.set(VERSION_ID, versionId);
-    // Swift names the version served (a symlink's answer keeps its target's location).
-    if (versionId !== 'null' && ctx.response.headers['content-location'] === undefined) {
-      ctx.set('Content-Location', `${currentPath(target)}?version-id=${versionId}`);
-    }
+}
+
+/** A GET/HEAD answer of a current object in a versioned container names its version. */
+export function annotateCurrent(ctx: Context, target: VersionedContainer): void {
+  const stored = ctx.response.headers[SYSMETA_VERSION_ID];
+  const versionId = typeof stored === 'string' ? stored : 'null';
+  ctx.set(VERSION_ID, versionId);
+  // Swift names the version served (a symlink's answer keeps its target's location).
+  if (versionId !== 'null' && ctx.response.headers['content-location'] === undefined) {
+    ctx.set('Content-Location', `${currentPath(target)}?version-id=${versionId}`);
   }
 }
