@@ -80,6 +80,30 @@ const MAX_SOCKETS_PER_BACKEND = 256;
  */
 export const BACKEND_SOCKET_BUFFER_BYTES = 1024 * 1024;
 
+interface Deadline {
+  clear(): void;
+}
+
+/**
+ * A timeout that only fires once the events already waiting have been handled. Timers run before
+ * I/O in each turn of the event loop, so after a stall longer than the timeout (a busy host) a
+ * plain timer would fire although the connection or the answer it guards is already there, and
+ * fail a healthy replica. Here the timer hands over to setImmediate, which runs after the turn's
+ * I/O: `onTimeout` runs only if `clear()` was not called by then.
+ */
+function deadline(timeoutMs: number, onTimeout: () => void): Deadline {
+  let immediate: NodeJS.Immediate | undefined;
+  const timer = setTimeout(() => {
+    immediate = setImmediate(onTimeout);
+  }, timeoutMs);
+  return {
+    clear() {
+      clearTimeout(timer);
+      if (immediate !== undefined) clearImmediate(immediate);
+    },
+  };
+}
+
 export class BackendClient {
   private readonly agents = new Map<string, Agent>();
 
@@ -178,41 +202,42 @@ export class BackendClient {
       headers,
       agent: this.agentFor(node),
     });
-    let connectTimer: NodeJS.Timeout | undefined;
-    let nodeTimer: NodeJS.Timeout | undefined;
+    let connectTimer: Deadline | undefined;
+    let nodeTimer: Deadline | undefined;
     let gotResponse = false;
     const fail = (error: BackendError): void => {
       request.destroy(error);
     };
     const armNodeTimeout = (on: boolean): void => {
-      if (nodeTimer !== undefined) clearTimeout(nodeTimer);
+      nodeTimer?.clear();
       nodeTimer = undefined;
       if (on && !gotResponse) {
-        nodeTimer = setTimeout(() => {
+        nodeTimer = deadline(options.nodeTimeoutMs, () => {
           fail(new BackendTimeoutError(`${nodeLabel(node)}: no response in ${options.nodeTimeoutMs} ms`, node));
-        }, options.nodeTimeoutMs);
+        });
       }
     };
     request.once('socket', (socket) => {
       if (socket.connecting) {
-        connectTimer = setTimeout(() => {
+        connectTimer = deadline(options.connTimeoutMs, () => {
+          if (!socket.connecting) return;
           fail(
             new BackendConnectTimeoutError(`${nodeLabel(node)}: no connection in ${options.connTimeoutMs} ms`, node),
           );
-        }, options.connTimeoutMs);
-        socket.once('connect', () => clearTimeout(connectTimer));
+        });
+        socket.once('connect', () => connectTimer?.clear());
       }
     });
     request.once('finish', () => armNodeTimeout(true));
     const response = new Promise<IncomingMessage>((resolve, reject) => {
       request.once('response', (res) => {
         gotResponse = true;
-        clearTimeout(connectTimer);
+        connectTimer?.clear();
         armNodeTimeout(false);
         resolve(res);
       });
       request.once('error', (error) => {
-        clearTimeout(connectTimer);
+        connectTimer?.clear();
         armNodeTimeout(false);
         if (error instanceof BackendError) {
           reject(error);

@@ -53,6 +53,9 @@ const RESPONSE_HEADERS_NOT_RETURNED: ReadonlySet<string> = new Set([
   'x-openstack-request-id',
 ]);
 
+// Read once: process.pid is a system call each time.
+const USER_AGENT = `proxy-server ${process.pid}`;
+
 /** Swift's generate_request_headers: the client's headers (minus hop-by-hop) plus ours. */
 export function backendHeaders(ctx: Context, extra: OutgoingHttpHeaders = {}, transfer = true): OutgoingHttpHeaders {
   const state = swiftState(ctx);
@@ -64,7 +67,7 @@ export function backendHeaders(ctx: Context, extra: OutgoingHttpHeaders = {}, tr
     }
   }
   headers['x-trans-id'] = state.txId;
-  headers['user-agent'] = `proxy-server ${process.pid}`;
+  headers['user-agent'] = USER_AGENT;
   headers.referer = `${ctx.method} ${ctx.protocol}://${ctx.host}${ctx.path}`;
   for (const [name, value] of Object.entries(extra)) {
     if (value === undefined) delete headers[name.toLowerCase()];
@@ -165,9 +168,40 @@ export function bestResult(results: readonly NodeResult[], replicaCount: number)
   return undefined;
 }
 
-/** Answers the client with the best result, its headers and (short) body, or 503. */
-export function respondWithBest(ctx: Context, results: readonly NodeResult[], replicaCount: number): NodeResult {
+/**
+ * Swift's best_response with `overrides`: when no class has a quorum, the overridden statuses
+ * count as their replacements (a DELETE's 404 as 204: that replica does not have it either) and
+ * the quorum is looked for again; the answer's headers and body come from a real response of
+ * that status when there is one.
+ */
+export function bestResultWithOverrides(
+  results: readonly NodeResult[],
+  replicaCount: number,
+  overrides: Readonly<Record<number, number>>,
+): NodeResult | undefined {
   const best = bestResult(results, replicaCount);
+  if (best !== undefined) return best;
+  const faked = new Set<NodeResult>();
+  const transformed = results.map((result) => {
+    const replacement = overrides[result.status];
+    if (replacement === undefined) return result;
+    const fake: NodeResult = { ...result, status: replacement, headers: {}, body: Buffer.alloc(0) };
+    faked.add(fake);
+    return fake;
+  });
+  const overridden = bestResult(transformed, replicaCount);
+  if (overridden === undefined) return undefined;
+  return transformed.find((result) => result.status === overridden.status && !faked.has(result)) ?? overridden;
+}
+
+/** Answers the client with the best result, its headers and (short) body, or 503. */
+export function respondWithBest(
+  ctx: Context,
+  results: readonly NodeResult[],
+  replicaCount: number,
+  overrides: Readonly<Record<number, number>> = {},
+): NodeResult {
+  const best = bestResultWithOverrides(results, replicaCount, overrides);
   if (best === undefined) {
     swiftState(ctx).log.warn({ statuses: results.map((result) => result.status) }, 'no quorum');
     throw new HttpError(503, undefined, { code: 'NoQuorum' });

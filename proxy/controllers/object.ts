@@ -389,13 +389,17 @@ async function putObject(ctx: Context, deps: ProxyDeps, target: ObjectTarget): P
 
   const replicas = ring.getNodes(partition).length;
   const quorum = quorumSize(replicas);
-  const results =
+  let results =
     contentLength !== undefined && contentLength <= BUFFERED_PUT_BYTES_MAX
       ? await putBuffered(ctx, deps, { ring, partition, path, headersFor }, contentLength)
       : await putStreamed(ctx, deps, { ring, partition, path, headersFor }, contentLength, quorum);
   // Replicas we never reached count as failures in the quorum decision.
   while (results.length < replicas) results.push(failedResult());
-  const etag = agreedEtag(ctx, results);
+  const agreed = agreeOnEtag(results);
+  if (agreed.etags.length > 1)
+    swiftState(ctx).log.error({ etags: agreed.etags }, 'object PUT: replicas stored different ETags');
+  results = agreed.results;
+  const etag = agreed.etag;
   const stored = results.filter((result) => result.status >= 200 && result.status < 300).length;
   if (stored < quorum) {
     // Without a body phase of its own, a buffered PUT meets these refusals here (Swift: before the body).
@@ -440,32 +444,27 @@ function failedResult(node?: RingNode, error?: Error): NodeResult {
 }
 
 /**
- * The ETag a quorum of the stored replicas agree on (the object servers compute it, as in Swift,
- * and check a client's ETag themselves); a replica that stored other bytes counts as failed.
+ * The ETag most of the stored replicas agree on (the object servers compute it, as in Swift, and
+ * check a client's ETag themselves); a replica that stored other bytes counts as failed (503).
  */
-function agreedEtag(ctx: Context, results: NodeResult[]): string {
+export function agreeOnEtag(results: readonly NodeResult[]): { etag: string; etags: string[]; results: NodeResult[] } {
+  const etagOf = (result: NodeResult): string => String(result.headers.etag ?? '').replace(/"/g, '');
+  const stored = (result: NodeResult): boolean => result.status >= 200 && result.status < 300;
   const votes = new Map<string, number>();
-  for (const result of results) {
-    if (result.status < 200 || result.status >= 300) continue;
-    const etag = String(result.headers.etag ?? '').replace(/"/g, '');
-    votes.set(etag, (votes.get(etag) ?? 0) + 1);
-  }
-  let agreed = '';
+  for (const result of results) if (stored(result)) votes.set(etagOf(result), (votes.get(etagOf(result)) ?? 0) + 1);
+  let etag = '';
   let most = 0;
-  for (const [etag, count] of votes) {
+  for (const [candidate, count] of votes) {
     if (count > most) {
-      agreed = etag;
+      etag = candidate;
       most = count;
     }
   }
-  if (votes.size > 1) {
-    swiftState(ctx).log.error({ etags: [...votes.keys()] }, 'object PUT: replicas stored different ETags');
-    results.forEach((result, index) => {
-      const etag = String(result.headers.etag ?? '').replace(/"/g, '');
-      if (result.status >= 200 && result.status < 300 && etag !== agreed) results[index] = failedResult(result.node);
-    });
-  }
-  return agreed;
+  return {
+    etag,
+    etags: [...votes.keys()],
+    results: results.map((result) => (stored(result) && etagOf(result) !== etag ? failedResult(result.node) : result)),
+  };
 }
 
 /** Reads a small body whole: 499 when the client goes away, 408 past client_timeout, 413 when longer. */
@@ -735,5 +734,6 @@ async function fanOut(
         ...(updates[index] ?? {}),
       }),
   });
-  respondWithBest(ctx, results, ring.replicaCount);
+  // Swift's DELETE: without a quorum, a replica's 404 counts as 204 (it does not have it either).
+  respondWithBest(ctx, results, ring.replicaCount, method === 'DELETE' ? { 404: 204 } : {});
 }

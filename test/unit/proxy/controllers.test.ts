@@ -1,7 +1,7 @@
 import test from 'ava';
-import { bestResult, type NodeResult } from '../../../proxy/controllers/base.js';
+import { bestResult, bestResultWithOverrides, type NodeResult } from '../../../proxy/controllers/base.js';
 import { accountUpdateHeaders } from '../../../proxy/controllers/container.js';
-import { containerUpdateHeaders } from '../../../proxy/controllers/object.js';
+import { agreeOnEtag, containerUpdateHeaders } from '../../../proxy/controllers/object.js';
 import type { RingNode } from '../../../proxy/rings.js';
 
 const node = (id: number): RingNode => ({ id, ip: '127.0.0.1', port: 6010 + id, device: `d${id}` });
@@ -39,4 +39,36 @@ test('container replicas are told their account replicas the same way', (t) => {
     ['127.0.0.1:6014', '127.0.0.1:6015', '127.0.0.1:6016'],
   );
   t.is(headers[2]?.['x-account-partition'], '9');
+});
+
+test("a DELETE without a quorum counts 404 as 204, as Swift's overrides do", (t) => {
+  const deleteOverrides = { 404: 204 };
+  // A quorum without overrides stands: 404 from two replicas is a 404.
+  t.is(bestResultWithOverrides([result(204), result(404), result(404)], 3, deleteOverrides)?.status, 404);
+  t.is(bestResultWithOverrides([result(204), result(204), result(404)], 3, deleteOverrides)?.status, 204);
+  // No quorum: one 204, one 404, one unreachable replica is a 204, answered from the real 204.
+  const real = { ...result(204), headers: { 'x-from': 'real' } };
+  const best = bestResultWithOverrides([result(404), real, result(503)], 3, deleteOverrides);
+  t.is(best?.status, 204);
+  t.is(best?.headers['x-from'], 'real');
+  t.is(bestResultWithOverrides([result(404), result(503), result(503)], 3, deleteOverrides), undefined);
+  t.is(bestResultWithOverrides([result(404), result(503), result(503)], 3, {}), undefined);
+});
+
+test('a PUT answers the ETag most stored replicas agree on; a replica with other bytes counts as failed', (t) => {
+  const stored = (etag: string): NodeResult => ({ ...result(201), headers: { etag } });
+  const agreed = agreeOnEtag([stored('aaa'), stored('"aaa"'), stored('bbb')]);
+  t.is(agreed.etag, 'aaa');
+  t.deepEqual(agreed.etags.sort(), ['aaa', 'bbb']);
+  t.deepEqual(
+    agreed.results.map((entry) => entry.status),
+    [201, 201, 503],
+  );
+  const clean = agreeOnEtag([stored('ccc'), result(503), stored('ccc')]);
+  t.is(clean.etag, 'ccc');
+  t.deepEqual(clean.etags, ['ccc']);
+  t.deepEqual(
+    clean.results.map((entry) => entry.status),
+    [201, 503, 201],
+  );
 });
