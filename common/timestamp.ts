@@ -20,6 +20,8 @@ export class InvalidTimestampError extends Error {
   }
 }
 
+let lastNowTicks = 0;
+
 export class Timestamp {
   /** Whole ticks of 10 µs since the epoch: an integer, exact in a double up to year 2255. */
   readonly ticks: number;
@@ -34,8 +36,15 @@ export class Timestamp {
     this.offset = offset;
   }
 
+  /**
+   * The current time. Date.now() counts whole milliseconds, so the sub-millisecond digits come
+   * from the monotonic clock, and no call in this process returns a tick at or before the last
+   * one: two writes of one proxy to the same name never share a timestamp (the later must win).
+   */
   static now(): Timestamp {
-    return new Timestamp(Math.floor(Date.now() * (TICKS_PER_SECOND / 1000)));
+    const clock = Math.floor((Date.now() + (performance.now() % 1)) * (TICKS_PER_SECOND / 1000));
+    lastNowTicks = Math.max(clock, lastNowTicks + 1);
+    return new Timestamp(lastNowTicks);
   }
 
   static fromSeconds(seconds: number): Timestamp {

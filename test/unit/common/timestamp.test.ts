@@ -29,3 +29,10 @@ test('formats dates as Swift does', (t) => {
   t.is(ts.isoformat, '2023-11-14T22:13:20.123450');
   t.is(ts.httpDate, 'Tue, 14 Nov 2023 22:13:21 GMT');
 });
+
+test('now() is close to the wall clock and never repeats within a process', (t) => {
+  const stamps = Array.from({ length: 1000 }, () => Timestamp.now());
+  for (let i = 1; i < stamps.length; i += 1) t.true(stamps[i]!.compare(stamps[i - 1]!) > 0);
+  const first = stamps[0]!.ticks / 100_000;
+  t.true(Math.abs(first - Date.now() / 1000) < 1);
+});
