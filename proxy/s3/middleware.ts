@@ -13,6 +13,7 @@ import { MAX_OBJECT_SIZE, type S3Context, type S3Response } from './context.js';
 import { isS3Error, S3Error, S3Errors, s3ErrorXml } from './errors.js';
 import { routeS3 } from './router.js';
 import { parseS3Target, queryMap } from './s3-request.js';
+import { hasSigV2, parseSigV2, verifySigV2 } from './sigv2.js';
 import {
   hasSigV4,
   parseQuery,
@@ -44,6 +45,12 @@ export interface S3ApiOptions {
   nowMs?: () => number;
   /** The stages after authentication, to run Swift calls in place (in-place.ts); else subrequests. */
   pipeline?: () => Middleware | undefined;
+  /**
+   * First path segments that belong to the Swift side (API versions such as `v1`, tempauth's
+   * `auth`): an unsigned request there is Swift's. Any other unsigned GET or HEAD is an anonymous
+   * S3 request. Without this list anonymous S3 requests are not recognised.
+   */
+  swiftPathPrefixes?: readonly string[];
 }
 
 /** The pipeline state fields this stage reads and sets (proxy/state.ts SwiftState). */
@@ -66,8 +73,47 @@ export function accountOfUrl(url: string): string {
   return decodeURIComponent(url.slice(url.lastIndexOf('/') + 1));
 }
 
-function isSigV2(ctx: Context, query: readonly (readonly [string, string])[]): boolean {
-  return ctx.get('authorization').startsWith('AWS ') || query.some(([name]) => name === 'AWSAccessKeyId');
+/**
+ * An unsigned GET/HEAD that names a bucket (a first path segment that is no Swift prefix):
+ * S3's anonymous access, answered only where the bucket's ACL lets everyone read.
+ */
+function isAnonymousS3(method: string, rawPath: string, swiftPathPrefixes: readonly string[] | undefined): boolean {
+  if (swiftPathPrefixes === undefined || (method !== 'GET' && method !== 'HEAD')) return false;
+  const first = rawPath.split('/')[1] ?? '';
+  return first !== '' && !swiftPathPrefixes.includes(first);
+}
+
+/** The bucket of a virtual-hosted-style request (`<bucket>.<storage domain>`), if it is one. */
+function virtualHostBucket(host: string, storageDomains: readonly string[]): string | undefined {
+  const hostname = host.replace(/:\d+$/, '').toLowerCase();
+  for (const domain of storageDomains) {
+    const suffix = `.${domain.toLowerCase()}`;
+    if (hostname.endsWith(suffix) && hostname.length > suffix.length) return hostname.slice(0, -suffix.length);
+  }
+  return undefined;
+}
+
+/**
+ * The account an anonymous request's bucket lives in. S3 bucket names are global but Swift's are
+ * per account: the accounts of the configured users are asked in their configuration order, and
+ * the first that has the bucket answers (its ACL then decides, as for any anonymous request).
+ */
+async function anonymousAccount(
+  state: PipelineState,
+  users: ReadonlyMap<string, S3User>,
+  bucket: string,
+): Promise<string | undefined> {
+  const accounts = [...new Set([...users.values()].map((user) => accountOfUrl(user.url)))];
+  for (const account of accounts) {
+    const head = await state.subrequest({
+      method: 'HEAD',
+      path: new SwiftClient(state.subrequest, account).path(bucket),
+      preAuthed: true,
+      source: 'S3',
+    });
+    if (head.status >= 200 && head.status < 300) return account;
+  }
+  return undefined;
 }
 
 export function s3api(options: S3ApiOptions): Middleware {
@@ -80,8 +126,9 @@ export function s3api(options: S3ApiOptions): Middleware {
     const rawQuery = questionMark === -1 ? '' : rawUrl.slice(questionMark + 1);
     const query = parseQuery(rawQuery);
     const signed: SignedRequest = { method: ctx.method, rawPath, query, headers: ctx.req.headers };
-    const sigV2 = isSigV2(ctx, query);
-    if (!sigV2 && !hasSigV4(signed)) {
+    const sigV2 = hasSigV2(signed);
+    const anonymous = !sigV2 && !hasSigV4(signed);
+    if (anonymous && !isAnonymousS3(ctx.method, rawPath, options.swiftPathPrefixes)) {
       await next();
       return;
     }
@@ -90,15 +137,38 @@ export function s3api(options: S3ApiOptions): Middleware {
     ctx.set('x-amz-id-2', state.txId);
     let inPlace: InPlaceCaller | undefined;
     try {
-      if (sigV2) throw S3Errors.notImplemented('AWS Signature Version 2 is not supported; use Signature Version 4.');
       const nowMs = now();
-      const auth: SigV4Auth = parseSigV4(signed, nowMs);
-      const user = options.users.get(auth.accessKey);
-      if (user === undefined) throw S3Errors.invalidAccessKeyId(auth.accessKey);
-      rememberSigningKey(auth, verifySigV4(signed, auth, user.key));
-      state.remoteUser = options.userGroups(user).join(',');
+      const host = ctx.get('host');
+      const target = parseS3Target(host, rawPath, storageDomains);
+      let auth: SigV4Auth | undefined;
+      let account: string;
+      let owner: S3Context['owner'];
+      if (anonymous) {
+        if (target.bucket === undefined) throw S3Errors.accessDenied();
+        const found = await anonymousAccount(state, options.users, target.bucket);
+        if (found === undefined) throw S3Errors.noSuchBucket(target.bucket);
+        account = found;
+        owner = { id: found, displayName: found };
+      } else {
+        let user: S3User | undefined;
+        if (sigV2) {
+          const authV2 = parseSigV2(signed, nowMs);
+          user = options.users.get(authV2.accessKey);
+          if (user === undefined) throw S3Errors.invalidAccessKeyId(authV2.accessKey);
+          verifySigV2(signed, authV2, user.key, virtualHostBucket(host, storageDomains));
+        } else {
+          const authV4 = parseSigV4(signed, nowMs);
+          user = options.users.get(authV4.accessKey);
+          if (user === undefined) throw S3Errors.invalidAccessKeyId(authV4.accessKey);
+          rememberSigningKey(authV4, verifySigV4(signed, authV4, user.key));
+          auth = authV4;
+        }
+        state.remoteUser = options.userGroups(user).join(',');
+        account = accountOfUrl(user.url);
+        owner = { id: user.accountUser, displayName: user.accountUser };
+      }
+      // Anonymous requests get tempauth's authorize too: it lets in what the container ACL allows.
       state.authorize = options.authorize;
-      const target = parseS3Target(ctx.get('host'), rawPath, storageDomains);
       const pipeline = options.pipeline?.();
       if (pipeline !== undefined) inPlace = new InPlaceCaller(ctx, pipeline, state, state.subrequest);
       let bodyTaken = false;
@@ -112,8 +182,8 @@ export function s3api(options: S3ApiOptions): Middleware {
           return Array.isArray(value) ? value.join(',') : value;
         },
         headers: ctx.req.headers,
-        swift: new SwiftClient(inPlace?.call ?? state.subrequest, accountOfUrl(user.url)),
-        owner: { id: user.accountUser, displayName: user.accountUser },
+        swift: new SwiftClient(inPlace?.call ?? state.subrequest, account),
+        owner,
         requestId: state.txId,
         nowMs,
         log: state.log,

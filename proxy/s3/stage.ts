@@ -24,6 +24,11 @@ export function s3apiStage(context: StageContext, storageDomains: readonly strin
       authorize: tempauth.authorize,
       storageDomains,
       pipeline: () => context.subrequests.pipeline,
+      // tempauth's prefix (`/auth/`) and the API versions (`v1`, `v1.0`) are the Swift side's.
+      swiftPathPrefixes: [
+        context.config.tempauth.authPrefix.replace(/^\/+|\/+$/g, '').split('/')[0] ?? 'auth',
+        ...context.config.swift.constraints.valid_api_versions,
+      ],
     }),
   };
 }
