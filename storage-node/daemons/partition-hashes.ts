@@ -20,8 +20,8 @@
  * suffixes reach reclaim_age.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, statSync, type Stats } from 'node:fs';
-import { readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { readdir, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveOnDiskFiles, type OnDiskState } from '../diskfile/diskfile.js';
 import { INVALID_FILE } from './invalidate.js';
@@ -189,9 +189,9 @@ function statOrUndefined(path: string): Stats | undefined {
   return statSync(path, { throwIfNoEntry: false });
 }
 
-async function readCacheFile(partitionDir: string, fileKey: string): Promise<MemoryEntry | undefined> {
+function readCacheFile(partitionDir: string, fileKey: string): MemoryEntry | undefined {
   try {
-    const parsed = JSON.parse(await readFile(join(partitionDir, HASHES_FILE), 'utf8')) as Partial<HashCache>;
+    const parsed = JSON.parse(readFileSync(join(partitionDir, HASHES_FILE), 'utf8')) as Partial<HashCache>;
     if (typeof parsed.hashes === 'object' && parsed.hashes !== null && typeof parsed.listedMs === 'number') {
       const hashes = Object.freeze({ ...parsed.hashes });
       return { fileKey, cache: { hashes, listedMs: parsed.listedMs }, digest: partitionDigest(hashes) };
@@ -203,22 +203,28 @@ async function readCacheFile(partitionDir: string, fileKey: string): Promise<Mem
 }
 
 /**
- * Takes the invalidation list atomically: appends after the rename start a new file. The usual
- * answer, "none", costs one synchronous access() (a microsecond on a cached dentry) instead of a
- * failed rename through the thread pool: this runs for every partition on every pass.
+ * Takes the invalidation list atomically: appends after the rename start a new file. Synchronous,
+ * like the rest of this cache's file work (tiny files, no fsync: page-cache operations of a few
+ * microseconds, cheaper than a trip through the thread pool and a promise each); this runs for
+ * every partition on every pass, and the usual answer, "none", costs one access().
  */
-async function takeInvalid(partitionDir: string): Promise<Set<string>> {
+function takeInvalid(partitionDir: string): Set<string> {
   const path = join(partitionDir, INVALID_FILE);
   if (!existsSync(path)) return new Set();
   const taken = `${path}.${randomBytes(6).toString('hex')}`;
   try {
-    await rename(path, taken);
+    renameSync(path, taken);
   } catch (error) {
     if (isMissing(error)) return new Set();
     throw error;
   }
-  const text = await readFile(taken, 'utf8').catch(() => '');
-  await unlink(taken).catch(() => undefined);
+  let text = '';
+  try {
+    text = readFileSync(taken, 'utf8');
+    unlinkSync(taken);
+  } catch {
+    // Gone meanwhile: nothing more to read.
+  }
   return new Set(text.split('\n').filter(isSuffix));
 }
 
@@ -267,14 +273,14 @@ export function getPartitionHashes(partitionDir: string, options: GetHashesOptio
   return withPartitionLock(partitionDir, async () => {
     const nowMs = options.nowMs ?? Date.now();
     const rehashIntervalMs = options.rehashIntervalMs ?? REHASH_INTERVAL_MS_DEFAULT;
-    const invalid = await takeInvalid(partitionDir);
+    const invalid = takeInvalid(partitionDir);
     for (const suffix of options.recalculate ?? []) invalid.add(suffix);
     const fileStats = statOrUndefined(join(partitionDir, HASHES_FILE));
     let entry: MemoryEntry | undefined;
     if (fileStats !== undefined) {
       const fileKey = fileKeyOf(fileStats);
       entry = memory.get(partitionDir);
-      if (entry?.fileKey !== fileKey) entry = await readCacheFile(partitionDir, fileKey);
+      if (entry?.fileKey !== fileKey) entry = readCacheFile(partitionDir, fileKey);
     }
     const full = entry === undefined || nowMs - entry.cache.listedMs >= rehashIntervalMs;
     if (!full && entry !== undefined && invalid.size === 0) {
@@ -291,7 +297,7 @@ export function getPartitionHashes(partitionDir: string, options: GetHashesOptio
     const hashes = Object.freeze(next);
     const cache: HashCache = { hashes, listedMs: full ? nowMs : (entry?.cache.listedMs ?? nowMs) };
     const digest = partitionDigest(hashes);
-    const written = await writeCacheFile(partitionDir, cache);
+    const written = writeCacheFile(partitionDir, cache);
     if (memory.size >= MEMORY_ENTRIES_MAX) memory.clear();
     if (written === undefined) memory.delete(partitionDir);
     else memory.set(partitionDir, { fileKey: written, cache, digest });
@@ -300,15 +306,19 @@ export function getPartitionHashes(partitionDir: string, options: GetHashesOptio
 }
 
 /** Writes hashes.json by rename; returns its file key, or undefined when the partition folder is gone. */
-async function writeCacheFile(partitionDir: string, cache: HashCache): Promise<string | undefined> {
+function writeCacheFile(partitionDir: string, cache: HashCache): string | undefined {
   const path = join(partitionDir, HASHES_FILE);
   const temp = join(partitionDir, `.${HASHES_FILE}.${randomBytes(6).toString('hex')}`);
   try {
-    await writeFile(temp, JSON.stringify(cache));
-    await rename(temp, path);
-    return fileKeyOf(await stat(path));
+    writeFileSync(temp, JSON.stringify(cache));
+    renameSync(temp, path);
+    return fileKeyOf(statSync(path));
   } catch (error) {
-    await unlink(temp).catch(() => undefined);
+    try {
+      unlinkSync(temp);
+    } catch {
+      // never made
+    }
     if (isMissing(error)) return undefined; // a partition this device does not hold (a peer's question)
     throw error;
   }
