@@ -6,7 +6,8 @@
  * decides whether the object exists; a `.meta` newer than the `.data` carries POSTed metadata.
  * Writes go to `<device>/tmp/`, are fsynced, renamed into place and the folder fsynced, so a reader
  * (or a restart after kill -9) sees a whole file or none. Metadata rides in a trailer of the same
- * file (see format.ts). Older files are removed after each write; tombstones after `reclaimAge`.
+ * file (see format.ts). Older files are removed after each write into an existing folder (a folder
+ * the write made holds nothing older); tombstones after `reclaimAge`.
  *
  * I/O model (measured, see bench/storage-node-bench.ts): the cheap metadata calls on page-cached
  * folders (readdir, open, fstat, rename, mkdir, unlink, close, and reads/writes of small files) are
