@@ -100,7 +100,11 @@ async function main(): Promise<void> {
   const app = createApp(config, { logger, servers, preRouting: [recon] });
   const handler = app.callback();
   const server = createServer(
-    { maxHeaderSize: Math.max(65536, config.swift.constraints.max_header_size * 8) },
+    {
+      maxHeaderSize: Math.max(65536, config.swift.constraints.max_header_size * 8),
+      // Node's 16 KiB default makes a large body cross the event loop in small slices.
+      highWaterMark: 1024 * 1024,
+    },
     (request: IncomingMessage, response: ServerResponse) => void handler(request, response),
   );
   server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {

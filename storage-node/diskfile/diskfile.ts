@@ -258,11 +258,21 @@ export class OpenedObject {
 
 /**
  * A body being written. Up to `BUFFERED_BYTES_MAX` stays in memory, so a small object costs one
- * write; a larger one streams to its temp file in `<device>/tmp/` (one chunk in flight, the
- * caller awaiting each write: backpressure). `commit()` makes it visible, `abort()` removes it.
+ * write; a larger one streams to its temp file in `<device>/tmp/` in batches of `BATCH_BYTES`,
+ * one batch on its way to the disk while the next is gathered (the caller awaits write() only
+ * when both are full: backpressure). Every `SYNC_EVERY_BYTES` an fdatasync starts in the
+ * background (Swift's `mb_per_sync`), so the disk writes while the body still arrives instead of
+ * taking the whole object at the final fdatasync. `commit()` makes it visible, `abort()` removes it.
  */
 export class DiskFileWriter {
   static readonly BUFFERED_BYTES_MAX = 64 * 1024;
+  static readonly BATCH_BYTES = 1024 * 1024;
+  static readonly SYNC_EVERY_BYTES = 16 * 1024 * 1024;
+  /** The batch being written, if any; its failure surfaces at the next write or at commit. */
+  private writing: Promise<void> | undefined;
+  /** The background fdatasync, if one runs. */
+  private syncing: Promise<void> | undefined;
+  private bytesSinceSync = 0;
   /** Made at the first flush: a body that stays in memory is hashed in one call (no Hash object). */
   private md5: Hash | undefined;
   bytesWritten = 0;
@@ -284,10 +294,13 @@ export class DiskFileWriter {
     this.bytesWritten += chunk.length;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= DiskFileWriter.BUFFERED_BYTES_MAX) await this.flush();
+    const threshold = this.handle === undefined ? DiskFileWriter.BUFFERED_BYTES_MAX : DiskFileWriter.BATCH_BYTES;
+    if (this.pendingBytes >= threshold) await this.flush();
   }
 
+  /** Waits for the batch in flight, then starts writing what is pending (without waiting for it). */
   private async flush(): Promise<void> {
+    await this.writing;
     if (this.handle === undefined) {
       this.handle = await this.manager.openTemp(this.tempPath);
       this.fileCreated = true;
@@ -299,12 +312,32 @@ export class DiskFileWriter {
       this.md5 ??= createHash('md5');
       this.md5.update(buffer);
     }
+    const writing = this.writeAll(this.handle, buffer);
+    this.writing = writing;
+    // Seen by the next flush or by commit; never an unhandled rejection in between.
+    writing.catch(() => undefined);
+  }
+
+  private async writeAll(handle: FileHandle, buffer: Buffer): Promise<void> {
     let offset = 0;
     // A short write is legal; bounded: each pass writes >= 1 byte or throws.
     while (offset < buffer.length) {
-      const { bytesWritten } = await this.handle.write(buffer, offset, buffer.length - offset);
+      const { bytesWritten } = await handle.write(buffer, offset, buffer.length - offset);
       if (bytesWritten <= 0) throw new Error('write made no progress');
       offset += bytesWritten;
+    }
+    this.bytesSinceSync += buffer.length;
+    if (
+      this.manager.options.fsync &&
+      this.syncing === undefined &&
+      this.bytesSinceSync >= DiskFileWriter.SYNC_EVERY_BYTES
+    ) {
+      this.bytesSinceSync = 0;
+      const syncing = handle.datasync().finally(() => {
+        if (this.syncing === syncing) this.syncing = undefined;
+      });
+      this.syncing = syncing;
+      syncing.catch(() => undefined); // a failed early sync matters only if the final one fails too
     }
   }
 
@@ -327,6 +360,8 @@ export class DiskFileWriter {
     this.pending.push(encodeTrailer(metadata));
     if (this.handle !== undefined) {
       await this.flush();
+      await this.writing;
+      await this.syncing?.catch(() => undefined);
       if (this.manager.options.fsync) await this.handle.datasync();
       const handle = this.handle;
       this.handle = undefined;
@@ -353,6 +388,8 @@ export class DiskFileWriter {
     if (this.done) return;
     this.done = true;
     this.pending = [];
+    await this.writing?.catch(() => undefined);
+    await this.syncing?.catch(() => undefined);
     if (this.handle !== undefined) await this.handle.close().catch(() => undefined);
     if (this.fileCreated) await unlink(this.tempPath).catch(() => undefined);
   }
