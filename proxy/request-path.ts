@@ -63,6 +63,18 @@ export function parseSwiftPath(rawPath: string, validVersions: readonly string[]
   return { version, account, container, object };
 }
 
+/**
+ * parseSwiftPath for the middlewares that act only on well-formed Swift paths: a path that is
+ * not one, or that the proxy will refuse later (412), passes them by.
+ */
+export function swiftPathOrUndefined(rawPath: string, validVersions: readonly string[]): SwiftPath | undefined {
+  try {
+    return parseSwiftPath(rawPath, validVersions);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Quotes a name for a URL path, keeping `/` (Swift's quote(..., safe='/')). */
 export function quoteName(name: string): string {
   return encodeURIComponent(name).replace(/%2F/g, '/');

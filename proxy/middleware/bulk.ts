@@ -17,7 +17,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { constants as zlibConstants, createGunzip } from 'node:zlib';
 import type { Context, Middleware, Next } from 'koa';
 import { HttpError } from '../../common/errors.js';
-import { parseSwiftPath, quoteName, type SwiftPath } from '../request-path.js';
+import { swiftPathOrUndefined, quoteName, type SwiftPath } from '../request-path.js';
 import { swiftState } from '../state.js';
 import { decompressBzip2, type Bzip2Decompressor } from './bulk-bzip2.js';
 import { bulkFormat, bulkResponseBody, statusLine, swiftQuote } from './bulk-response.js';
@@ -596,12 +596,7 @@ export function bulkMiddleware(options: BulkOptions): Middleware {
       await next();
       return;
     }
-    let path: SwiftPath | undefined;
-    try {
-      path = parseSwiftPath(ctx.path, options.validVersions);
-    } catch {
-      path = undefined;
-    }
+    const path = swiftPathOrUndefined(ctx.path, options.validVersions);
     if (path === undefined) throw new HttpError(404);
     if (extract !== undefined && ctx.method === 'PUT') {
       const kind = String(Array.isArray(extract) ? extract[0] : extract)

@@ -13,7 +13,7 @@
 import { Readable } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import { HttpError } from '../../common/errors.js';
-import { decodePathStrict, parseSwiftPath, quoteName, type SwiftPath } from '../request-path.js';
+import { decodePathStrict, swiftPathOrUndefined, quoteName, type SwiftPath } from '../request-path.js';
 import { swiftState } from '../state.js';
 import { discardBody } from './large-object-segments.js';
 import { isTrue } from './slo.js';
@@ -65,12 +65,7 @@ function checkAccount(value: string): string {
 
 export function copyMiddleware(options: CopyOptions): Middleware {
   return async (ctx: Context, next: Next): Promise<void> => {
-    let path: SwiftPath | undefined;
-    try {
-      path = parseSwiftPath(ctx.path, options.validVersions);
-    } catch {
-      path = undefined;
-    }
+    let path = swiftPathOrUndefined(ctx.path, options.validVersions);
     if (path?.object === undefined || path.container === undefined) {
       await next();
       return;

@@ -14,7 +14,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { HttpError } from '../../common/errors.js';
 import type { ProxyDeps } from '../controllers/base.js';
 import { getContainerInfo } from '../controllers/info.js';
-import { parseSwiftPath, type SwiftPath } from '../request-path.js';
+import { swiftPathOrUndefined, type SwiftPath } from '../request-path.js';
 import { swiftState } from '../state.js';
 
 export interface CorsOptions {
@@ -69,12 +69,7 @@ export function corsMiddleware(options: CorsOptions): Middleware {
       await next();
       return;
     }
-    let path: SwiftPath | undefined;
-    try {
-      path = parseSwiftPath(ctx.path, options.validVersions);
-    } catch {
-      path = undefined;
-    }
+    const path = swiftPathOrUndefined(ctx.path, options.validVersions);
     if (path === undefined) {
       await next();
       return;

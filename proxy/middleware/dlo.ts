@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import { HttpError } from '../../common/errors.js';
-import { decodePathStrict, parseSwiftPath, quoteName, type SwiftPath } from '../request-path.js';
+import { decodePathStrict, swiftPathOrUndefined, quoteName, type SwiftPath } from '../request-path.js';
 import { swiftState } from '../state.js';
 import { PIECES_MAX, discardBody, respondLargeObject, type Piece } from './large-object-segments.js';
 import { objectPath, responseHeaders } from './slo.js';
@@ -53,12 +53,7 @@ function validManifestHeader(value: string): boolean {
 
 export function dloMiddleware(options: DloOptions): Middleware {
   return async (ctx: Context, next: Next): Promise<void> => {
-    let path: SwiftPath | undefined;
-    try {
-      path = parseSwiftPath(ctx.path, options.validVersions);
-    } catch {
-      path = undefined;
-    }
+    const path = swiftPathOrUndefined(ctx.path, options.validVersions);
     if (path?.object === undefined) {
       await next();
       return;

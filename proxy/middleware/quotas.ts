@@ -16,7 +16,7 @@ import { HttpError } from '../../common/errors.js';
 import type { ProxyDeps } from '../controllers/base.js';
 import { getAccountInfo, getContainerInfo } from '../controllers/info.js';
 import type { AccountInfo, ContainerInfo } from '../info-cache.js';
-import { parseSwiftPath, type SwiftPath } from '../request-path.js';
+import { swiftPathOrUndefined, type SwiftPath } from '../request-path.js';
 import { swiftState } from '../state.js';
 
 export interface QuotaOptions {
@@ -101,12 +101,7 @@ export function quotasMiddleware(options: QuotaOptions): Middleware {
       await next();
       return;
     }
-    let path: SwiftPath | undefined;
-    try {
-      path = parseSwiftPath(ctx.path, options.validVersions);
-    } catch {
-      path = undefined;
-    }
+    const path = swiftPathOrUndefined(ctx.path, options.validVersions);
     if (path === undefined) {
       await next();
       return;

@@ -12,7 +12,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { HttpError } from '../../common/errors.js';
 import type { ProxyDeps } from '../controllers/base.js';
 import { getContainerInfo } from '../controllers/info.js';
-import { parseSwiftPath, quoteName, type SwiftPath } from '../request-path.js';
+import { swiftPathOrUndefined, quoteName } from '../request-path.js';
 import { swiftState, type SubResponse } from '../state.js';
 import { discardBody } from './large-object-segments.js';
 
@@ -47,12 +47,7 @@ export function staticWebMiddleware(options: StaticWebOptions): Middleware {
       await next();
       return;
     }
-    let path: SwiftPath | undefined;
-    try {
-      path = parseSwiftPath(ctx.path, options.validVersions);
-    } catch {
-      path = undefined;
-    }
+    const path = swiftPathOrUndefined(ctx.path, options.validVersions);
     if (path?.container === undefined) {
       await next();
       return;

@@ -16,7 +16,7 @@
 import { Readable } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import { HttpError } from '../../common/errors.js';
-import { decodePathStrict, parseSwiftPath, quoteName, type SwiftPath } from '../request-path.js';
+import { decodePathStrict, swiftPathOrUndefined, quoteName, type SwiftPath } from '../request-path.js';
 import { swiftState, type SubResponse } from '../state.js';
 import { discardBody } from './large-object-segments.js';
 
@@ -72,12 +72,7 @@ function targetPath(version: string, account: string, quotedTarget: string): str
 
 export function symlinkMiddleware(options: SymlinkOptions): Middleware {
   return async (ctx: Context, next: Next): Promise<void> => {
-    let path: SwiftPath | undefined;
-    try {
-      path = parseSwiftPath(ctx.path, options.validVersions);
-    } catch {
-      path = undefined;
-    }
+    const path = swiftPathOrUndefined(ctx.path, options.validVersions);
     if (path?.object === undefined || path.container === undefined) {
       await next();
       return;

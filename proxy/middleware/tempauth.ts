@@ -38,7 +38,7 @@ import type { TempAuthConfig, TempAuthUser } from '../config.js';
 import type { ProxyDeps } from '../controllers/base.js';
 import { getAccountInfo } from '../controllers/info.js';
 import type { AccountInfo } from '../info-cache.js';
-import { parseSwiftPath, type SwiftPath } from '../request-path.js';
+import { parseSwiftPath, swiftPathOrUndefined, type SwiftPath } from '../request-path.js';
 import { swiftState, type Authorize } from '../state.js';
 
 const EXPIRY_HEX_LENGTH = 10;
@@ -169,12 +169,7 @@ export class TempAuth {
 
   private decide(ctx: Context, acl: string | undefined, known: KnownAccountAcls | undefined): HttpError | undefined {
     const state = swiftState(ctx);
-    let path: SwiftPath | undefined;
-    try {
-      path = parseSwiftPath(ctx.path, this.validVersions);
-    } catch {
-      path = undefined;
-    }
+    const path = swiftPathOrUndefined(ctx.path, this.validVersions);
     if (path === undefined) return new HttpError(404);
     const { account, container, object } = path;
     const prefix = this.accountPrefix(account);

@@ -20,7 +20,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { HttpError } from '../../common/errors.js';
 import type { ProxyDeps } from '../controllers/base.js';
 import { getAccountInfo, getContainerInfo } from '../controllers/info.js';
-import { parseSwiftPath, type SwiftPath } from '../request-path.js';
+import { parseSwiftPath, swiftPathOrUndefined, type SwiftPath } from '../request-path.js';
 import { swiftState, type Authorize } from '../state.js';
 
 export const TEMPURL_METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'] as const;
@@ -178,12 +178,7 @@ export function tempurlMiddleware(options: TempUrlOptions): Middleware {
     if (signature === undefined || !(TEMPURL_DIGESTS as readonly string[]).includes(signature.digest))
       throw invalid(ctx);
     const digest = signature.digest as Digest;
-    let path: SwiftPath | undefined;
-    try {
-      path = parseSwiftPath(ctx.path, options.validVersions);
-    } catch {
-      path = undefined;
-    }
+    const path = swiftPathOrUndefined(ctx.path, options.validVersions);
     const methods: readonly string[] = TEMPURL_METHODS;
     if (
       path === undefined ||

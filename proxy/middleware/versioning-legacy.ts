@@ -18,7 +18,7 @@ import { HttpError } from '../../common/errors.js';
 import { Timestamp } from '../../common/timestamp.js';
 import type { ProxyDeps } from '../controllers/base.js';
 import { getContainerInfo } from '../controllers/info.js';
-import { decodePathStrict, parseSwiftPath, quoteName, type SwiftPath } from '../request-path.js';
+import { decodePathStrict, swiftPathOrUndefined, quoteName, type SwiftPath } from '../request-path.js';
 import { swiftState, type SubResponse } from '../state.js';
 import { discardBody } from './large-object-segments.js';
 
@@ -211,12 +211,7 @@ async function restoreLatest(ctx: Context, path: SwiftPath, location: string): P
 
 export function legacyVersioningMiddleware(options: LegacyVersioningOptions): Middleware {
   return async (ctx: Context, next: Next): Promise<void> => {
-    let path: SwiftPath | undefined;
-    try {
-      path = parseSwiftPath(ctx.path, options.validVersions);
-    } catch {
-      path = undefined;
-    }
+    const path = swiftPathOrUndefined(ctx.path, options.validVersions);
     if (path?.container === undefined) {
       await next();
       return;

@@ -26,7 +26,7 @@ import { HttpError } from '../../../common/errors.js';
 import { Timestamp } from '../../../common/timestamp.js';
 import type { ProxyDeps } from '../../controllers/base.js';
 import { authorize, getContainerInfo } from '../../controllers/info.js';
-import { decodePathStrict, parseSwiftPath, quoteName, type SwiftPath } from '../../request-path.js';
+import { decodePathStrict, swiftPathOrUndefined, quoteName, type SwiftPath } from '../../request-path.js';
 import { swiftState } from '../../state.js';
 import { discardBody } from '../large-object-segments.js';
 import { respondVersionsListing } from './listing.js';
@@ -294,12 +294,7 @@ async function correctContainerCount(ctx: Context, path: SwiftPath): Promise<voi
 
 export function objectVersioningMiddleware(options: ObjectVersioningOptions): Middleware {
   return async (ctx: Context, next: Next): Promise<void> => {
-    let path: SwiftPath | undefined;
-    try {
-      path = parseSwiftPath(ctx.path, options.validVersions);
-    } catch {
-      path = undefined;
-    }
+    const path = swiftPathOrUndefined(ctx.path, options.validVersions);
     if (path === undefined) {
       await next();
       return;
