@@ -4,32 +4,19 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import anyTest, { type TestFn } from 'ava';
-import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { clusterSuite, type ClusterSuiteContext } from '../helpers/cluster-suite.js';
 
 const run = promisify(execFile);
 
-interface Context {
-  cluster: TestCluster;
-  work: string;
-}
+const test = clusterSuite({}, 'nebula-rclone-');
 
-const test = anyTest.serial as TestFn<Context>;
-
-test.before(async (t) => {
-  t.context = { cluster: await startCluster(), work: await mkdtemp(join(tmpdir(), 'nebula-rclone-')) };
-});
-
-test.after.always(async (t) => {
-  await t.context.cluster?.stop();
-  if (t.context.work !== undefined) await rm(t.context.work, { recursive: true, force: true });
-});
-
-async function rclone(t: { context: Context }, args: string[]): Promise<{ stdout: string; stderr: string }> {
+async function rclone(
+  t: { context: ClusterSuiteContext },
+  args: string[],
+): Promise<{ stdout: string; stderr: string }> {
   return run('rclone', ['--config', '/dev/null', ...args], {
     env: {
       ...process.env,

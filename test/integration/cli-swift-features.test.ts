@@ -8,32 +8,16 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import anyTest, { type TestFn } from 'ava';
-import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { clusterSuite, type ClusterSuiteContext } from '../helpers/cluster-suite.js';
 
 const run = promisify(execFile);
 
-interface Context {
-  cluster: TestCluster;
-  work: string;
-}
+const test = clusterSuite({ storageNodes: 3 }, 'nebula-cli-');
 
-const test = anyTest.serial as TestFn<Context>;
-
-test.before(async (t) => {
-  t.context = { cluster: await startCluster({ storageNodes: 3 }), work: await mkdtemp(join(tmpdir(), 'nebula-cli-')) };
-});
-
-test.after.always(async (t) => {
-  await t.context.cluster?.stop();
-  if (t.context.work !== undefined) await rm(t.context.work, { recursive: true, force: true });
-});
-
-async function swift(t: { context: Context }, args: string[]): Promise<string> {
+async function swift(t: { context: ClusterSuiteContext }, args: string[]): Promise<string> {
   const { stdout } = await run('swift', args, {
     cwd: t.context.work,
     env: { ...process.env, ...t.context.cluster.swiftEnv() },
@@ -43,7 +27,7 @@ async function swift(t: { context: Context }, args: string[]): Promise<string> {
 }
 
 /** Runs `swift` expecting it to fail; answers what it printed. */
-async function swiftFails(t: { context: Context }, args: string[]): Promise<string> {
+async function swiftFails(t: { context: ClusterSuiteContext }, args: string[]): Promise<string> {
   try {
     await swift(t, args);
   } catch (error) {

@@ -4,32 +4,16 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import anyTest, { type TestFn } from 'ava';
-import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { clusterSuite, type ClusterSuiteContext } from '../helpers/cluster-suite.js';
 
 const run = promisify(execFile);
 
-interface Context {
-  cluster: TestCluster;
-  work: string;
-}
+const test = clusterSuite({ workers: 2 }, 'nebula-swift-cli-');
 
-const test = anyTest.serial as TestFn<Context>;
-
-test.before(async (t) => {
-  t.context = { cluster: await startCluster({ workers: 2 }), work: await mkdtemp(join(tmpdir(), 'nebula-swift-cli-')) };
-});
-
-test.after.always(async (t) => {
-  await t.context.cluster?.stop();
-  if (t.context.work !== undefined) await rm(t.context.work, { recursive: true, force: true });
-});
-
-async function swift(t: { context: Context }, args: string[], cwd?: string): Promise<string> {
+async function swift(t: { context: ClusterSuiteContext }, args: string[], cwd?: string): Promise<string> {
   const { stdout } = await run('swift', args, {
     cwd: cwd ?? t.context.work,
     env: { ...process.env, ...t.context.cluster.swiftEnv() },
