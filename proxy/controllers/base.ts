@@ -225,6 +225,19 @@ export interface ReadRequest {
   exclude?: ReadonlySet<string>;
 }
 
+/** One replica's answer to a read, with the proxy's timeouts. */
+function readFromNode(deps: ProxyDeps, request: ReadRequest, node: RingNode): Promise<IncomingMessage> {
+  return deps.backend.request({
+    node,
+    method: request.method,
+    path: request.path,
+    query: request.query,
+    headers: request.headers,
+    connTimeoutMs: deps.config.connTimeoutMs,
+    nodeTimeoutMs: deps.config.nodeTimeoutMs,
+  });
+}
+
 export interface ReadSource {
   node: RingNode;
   response: IncomingMessage;
@@ -265,15 +278,7 @@ export async function readFromNodes(ctx: Context, deps: ProxyDeps, request: Read
       continue;
     }
     try {
-      const response = await deps.backend.request({
-        node,
-        method: request.method,
-        path: request.path,
-        query: request.query,
-        headers: request.headers,
-        connTimeoutMs: deps.config.connTimeoutMs,
-        nodeTimeoutMs: deps.config.nodeTimeoutMs,
-      });
+      const response = await readFromNode(deps, request, node);
       const status = response.statusCode ?? 500;
       if (isGoodReadStatus(status)) return { source: { node, response, rest: nodes } };
       const body = await readBody(response, deps.config.nodeTimeoutMs).catch(() => Buffer.alloc(0));
@@ -321,15 +326,7 @@ async function readNewest(ctx: Context, deps: ProxyDeps, request: ReadRequest): 
   const answers = await Promise.all(
     primaries.map(async (node) => {
       try {
-        const response = await deps.backend.request({
-          node,
-          method: request.method,
-          path: request.path,
-          query: request.query,
-          headers: request.headers,
-          connTimeoutMs: deps.config.connTimeoutMs,
-          nodeTimeoutMs: deps.config.nodeTimeoutMs,
-        });
+        const response = await readFromNode(deps, request, node);
         return { node, response };
       } catch (error) {
         log.warn({ node: nodeLabel(node), method: request.method, err: error }, 'backend read failed');

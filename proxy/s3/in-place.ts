@@ -15,6 +15,7 @@
 import { Readable } from 'node:stream';
 import type { Context, Middleware } from 'koa';
 import { HttpError } from '../../common/errors.js';
+import { bufferBody } from '../subrequest.js';
 import type { SwiftCall, SwiftSubrequest, SwiftSubresponse } from './swift-client.js';
 
 /** The pipeline state fields a call swaps (proxy/state.ts SwiftState). */
@@ -150,24 +151,4 @@ export class InPlaceCaller {
       buffer: (maxBytes?: number) => bufferBody(subBody, maxBytes),
     };
   }
-}
-
-const BUFFER_MAX_BYTES = 64 * 1024 * 1024;
-
-async function bufferBody(body: SwiftSubresponse['body'], maxBytes = BUFFER_MAX_BYTES): Promise<Buffer> {
-  if (body === null) return Buffer.alloc(0);
-  if (typeof body === 'string') return Buffer.from(body);
-  if (Buffer.isBuffer(body)) return body;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer | string>) {
-    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    size += buffer.length;
-    if (size > maxBytes) {
-      body.destroy();
-      throw new Error(`Swift response body larger than ${maxBytes} bytes`);
-    }
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks);
 }

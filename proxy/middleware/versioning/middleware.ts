@@ -27,7 +27,7 @@ import { Timestamp } from '../../../common/timestamp.js';
 import type { ProxyDeps } from '../../controllers/base.js';
 import { authorize, getContainerInfo } from '../../controllers/info.js';
 import { decodePathStrict, swiftPathOrUndefined, quoteName, type SwiftPath } from '../../request-path.js';
-import { swiftState } from '../../state.js';
+import { swiftState, type SubResponse } from '../../state.js';
 import { discardBody } from '../large-object-segments.js';
 import { respondVersionsListing } from './listing.js';
 import {
@@ -120,14 +120,7 @@ async function enableOrDisable(
       throw new HttpError(400, 'Container name too long for object versioning', { code: 'NameTooLong' });
     }
     const state = swiftState(ctx);
-    const put = await state.subrequest({
-      method: 'PUT',
-      path: containerPath(path, hidden),
-      headers: { [ALLOW_RESERVED]: 'true' },
-      preAuthed: true,
-      source: 'OV',
-    });
-    discardBody(put);
+    const put = await callHiddenContainer(ctx, 'PUT', path, hidden);
     if (put.status < 200 || put.status >= 300) {
       throw new HttpError(500, 'Error enabling object versioning', { code: 'VersionsContainerFailed' });
     }
@@ -145,14 +138,7 @@ async function enableOrDisable(
   await next();
   if (created !== undefined && (ctx.status < 200 || ctx.status >= 300)) {
     // The container write failed: take the hidden container back so a retry starts clean.
-    const removed = await swiftState(ctx).subrequest({
-      method: 'DELETE',
-      path: containerPath(path, created),
-      headers: { [ALLOW_RESERVED]: 'true' },
-      preAuthed: true,
-      source: 'OV',
-    });
-    discardBody(removed);
+    await callHiddenContainer(ctx, 'DELETE', path, created);
   }
 }
 
@@ -182,14 +168,7 @@ async function readContainer(
   const hidden = hiddenName(headers);
   const used = header(headers, 'x-container-bytes-used');
   if (hidden === undefined || used === undefined) return;
-  const head = await swiftState(ctx).subrequest({
-    method: 'HEAD',
-    path: containerPath(path, hidden),
-    headers: { [ALLOW_RESERVED]: 'true' },
-    preAuthed: true,
-    source: 'OV',
-  });
-  discardBody(head);
+  const head = await callHiddenContainer(ctx, 'HEAD', path, hidden);
   const versionsBytes = Number(head.headers['x-container-bytes-used'] ?? '0');
   if (head.status >= 200 && head.status < 300 && Number.isFinite(versionsBytes)) {
     ctx.set('X-Container-Bytes-Used', String(Number(used) + versionsBytes));
@@ -227,15 +206,7 @@ async function deleteContainer(
     return;
   }
   authorize(ctx);
-  const state = swiftState(ctx);
-  const head = await state.subrequest({
-    method: 'HEAD',
-    path: containerPath(path, hidden),
-    headers: { [ALLOW_RESERVED]: 'true' },
-    preAuthed: true,
-    source: 'OV',
-  });
-  discardBody(head);
+  const head = await callHiddenContainer(ctx, 'HEAD', path, hidden);
   if (head.status >= 200 && head.status < 300 && Number(head.headers['x-container-object-count'] ?? '0') > 0) {
     throw new HttpError(409, 'Delete all versions before deleting container.', { code: 'VersionsRemain' });
   }
@@ -244,14 +215,25 @@ async function deleteContainer(
   }
   await next();
   if (ctx.status < 200 || ctx.status >= 300) return;
-  const removed = await state.subrequest({
-    method: 'DELETE',
+  await callHiddenContainer(ctx, 'DELETE', path, hidden);
+}
+
+/** The middleware's own request to a hidden container (reserved names allowed, pre-authorized); its body is drained. */
+async function callHiddenContainer(
+  ctx: Context,
+  method: 'PUT' | 'HEAD' | 'DELETE',
+  path: SwiftPath,
+  hidden: string,
+): Promise<SubResponse> {
+  const response = await swiftState(ctx).subrequest({
+    method,
     path: containerPath(path, hidden),
     headers: { [ALLOW_RESERVED]: 'true' },
     preAuthed: true,
     source: 'OV',
   });
-  discardBody(removed);
+  discardBody(response);
+  return response;
 }
 
 /** UTF-8 byte order, the servers' listing order. */
