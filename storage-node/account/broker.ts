@@ -16,6 +16,7 @@ import {
 } from '../db/metadata.js';
 import { reclaimSpace, type ReclaimResult } from '../db/reclaim.js';
 import type { DeviceDatabase } from '../db/registry.js';
+import { newDatabaseId, sequencedRowWrite, sequenceOfRow } from '../db/row-sequence.js';
 import { scanListing, type ScanEntry, type ScanQuery } from '../listing/scan.js';
 import type { Constraints } from '../../common/constraints.js';
 import { Timestamp } from '../../common/timestamp.js';
@@ -35,6 +36,9 @@ export interface AccountInfo {
   object_count: number;
   bytes_used: number;
   metadata: MetadataItems;
+  /** This replica's identity and row counter (db/row-sequence.ts); absent in older databases. */
+  id?: string;
+  max_row?: number;
 }
 
 /** A container row as stored. */
@@ -46,6 +50,8 @@ interface StoredContainerRow {
   b: number;
   i: number;
   d?: 1;
+  /** The row's sequence (db/row-sequence.ts). */
+  q?: number;
 }
 
 export interface ContainerRow {
@@ -201,6 +207,8 @@ export class AccountBroker {
           object_count: 0,
           bytes_used: 0,
           metadata: {},
+          id: newDatabaseId(),
+          max_row: 0,
         };
         created = true;
       } else {
@@ -270,7 +278,8 @@ export class AccountBroker {
         if (existing.x > row.x) row.x = existing.x;
       }
       if (row.x > row.p && row.o === 0) row.d = 1;
-      const updated: AccountInfo = { ...info };
+      const sequence = (info.max_row ?? 0) + 1;
+      const updated: AccountInfo = { ...info, max_row: sequence };
       if (existing !== undefined) {
         updated.container_count -= existing.d === 1 ? 0 : 1;
         updated.object_count -= existing.o;
@@ -279,8 +288,9 @@ export class AccountBroker {
       updated.container_count += row.d === 1 ? 0 : 1;
       updated.object_count += row.o;
       updated.bytes_used += row.b;
+      const previous = existing === undefined ? undefined : sequenceOfRow(existing);
       await this.database.db.batch([
-        { type: 'put', key, value: JSON.stringify(row) },
+        ...sequencedRowWrite(this.prefix, key, row, previous, sequence),
         { type: 'put', key: this.infoKey, value: encodeInfo(updated) },
       ]);
     });

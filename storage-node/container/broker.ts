@@ -17,6 +17,7 @@ import {
 } from '../db/metadata.js';
 import { reclaimSpace, type ReclaimPolicy, type ReclaimResult } from '../db/reclaim.js';
 import type { DeviceDatabase } from '../db/registry.js';
+import { newDatabaseId, sequencedRowWrite, sequenceOfRow, type BatchOperation } from '../db/row-sequence.js';
 import { scanListing, type ScanEntry, type ScanQuery } from '../listing/scan.js';
 import type { Constraints } from '../../common/constraints.js';
 import { Timestamp } from '../../common/timestamp.js';
@@ -46,6 +47,9 @@ export interface ContainerInfo {
   storage_policy_index: number;
   metadata: MetadataItems;
   account_update?: AccountUpdateTarget;
+  /** This replica's identity and row counter (db/row-sequence.ts); absent in older databases. */
+  id?: string;
+  max_row?: number;
 }
 
 /** An object row as stored: short keys, as it is written once per object. */
@@ -57,6 +61,8 @@ interface StoredObjectRow {
   e: string;
   /** Present (1) on deleted rows. */
   d?: 1;
+  /** The row's sequence (db/row-sequence.ts). */
+  q?: number;
 }
 
 export interface ObjectRow {
@@ -234,6 +240,8 @@ export class ContainerBroker {
           bytes_used: 0,
           storage_policy_index: options.requestedPolicyIndex ?? options.defaultPolicyIndex,
           metadata: {},
+          id: newDatabaseId(),
+          max_row: 0,
         };
         created = true;
       } else {
@@ -366,9 +374,12 @@ export class ContainerBroker {
     if (infoValue === undefined) throw new ContainerNotFoundError();
     const info = parseContainerInfo(infoValue);
     const current = new Map<string, StoredObjectRow | undefined>();
+    const previousSequence = new Map<string, number | undefined>();
     keys.forEach((key, index) => {
       const value = rowValues[index];
-      current.set(key.toString('latin1'), value === undefined ? undefined : parseRow(value));
+      const stored = value === undefined ? undefined : parseRow(value);
+      current.set(key.toString('latin1'), stored);
+      previousSequence.set(key.toString('latin1'), stored === undefined ? undefined : sequenceOfRow(stored));
     });
     let count = info.object_count;
     let bytes = info.bytes_used;
@@ -395,11 +406,15 @@ export class ContainerBroker {
       outcomes.push(true);
     }
     if (changed.size > 0) {
-      const updated: ContainerInfo = { ...info, object_count: count, bytes_used: bytes };
-      await this.database.db.batch([
-        ...[...changed.values()].map(({ key, row }) => ({ type: 'put' as const, key, value: JSON.stringify(row) })),
-        { type: 'put', key: this.infoKey, value: encodeInfo(updated) },
-      ]);
+      let sequence = info.max_row ?? 0;
+      const operations: BatchOperation[] = [];
+      for (const [id, { key, row }] of changed) {
+        sequence += 1;
+        operations.push(...sequencedRowWrite(this.prefix, key, row, previousSequence.get(id), sequence));
+      }
+      const updated: ContainerInfo = { ...info, object_count: count, bytes_used: bytes, max_row: sequence };
+      operations.push({ type: 'put', key: this.infoKey, value: encodeInfo(updated) });
+      await this.database.db.batch(operations);
     }
     group.forEach((pending, index) => pending.resolve(outcomes[index] === true));
   }
@@ -427,7 +442,9 @@ export class ContainerBroker {
       const info = parseContainerInfo(infoValue);
       let count = info.object_count;
       let bytes = info.bytes_used;
-      const operations: { type: 'put'; key: Buffer; value: string }[] = [];
+      let sequence = info.max_row ?? 0;
+      let changedRows = 0;
+      const operations: BatchOperation[] = [];
       names.forEach((name, index) => {
         const incoming = newest.get(name);
         const key = keys[index];
@@ -443,12 +460,15 @@ export class ContainerBroker {
           count += 1;
           bytes += incoming.s;
         }
-        operations.push({ type: 'put', key, value: JSON.stringify(incoming) });
+        sequence += 1;
+        changedRows += 1;
+        const previous = existing === undefined ? undefined : sequenceOfRow(existing);
+        operations.push(...sequencedRowWrite(this.prefix, key, incoming, previous, sequence));
       });
-      if (operations.length === 0) return 0;
-      const updated: ContainerInfo = { ...info, object_count: count, bytes_used: bytes };
+      if (changedRows === 0) return 0;
+      const updated: ContainerInfo = { ...info, object_count: count, bytes_used: bytes, max_row: sequence };
       await this.database.db.batch([...operations, { type: 'put', key: this.infoKey, value: encodeInfo(updated) }]);
-      return operations.length;
+      return changedRows;
     });
   }
 

@@ -2,20 +2,30 @@
  * Container and account replication (Swift's db_replicator, over one LevelDB per device).
  *
  * A "database" is one container (or account): its info record and its rows, the key range
- * `prefix..prefix+0x03` of keys.ts. Its digest is the MD5 of its info's replicated fields and
- * every row. Each pass, for each partition of the space on a local device, the replicator sends
- * each peer (every primary, from a handoff) its digests; the peer answers with its own; every
- * database whose digest differs is pushed whole, `MERGE_ROWS_MAX` rows per request. The receiver
- * merges under the database's lock, in one atomic batch: each row newest-wins (containers: the
- * row's timestamp; accounts: its put and delete timestamps), the info's timestamps max (created_at
- * min), metadata item by item, and the stats recounted from the merged rows, so they equal the
- * rows. A database missing on the peer is created by the merge. A handoff partition is removed
- * once every primary took it. Rows and databases past reclaim_age are reclaimed by the first
- * pass and then once an hour. Digests are cached while the device's LevelDB takes no write.
+ * `prefix..prefix+0x03` of keys.ts, plus its change log and its peers' sync points (keys.ts,
+ * db/row-sequence.ts). Each pass, for each partition of the space on a local device, the
+ * replicator sends each peer (every primary, from a handoff) one db-sync request naming, for each
+ * database there, its id, its row counter and a hash of its replicated info fields; the peer
+ * answers, for each, how far it has merged this replica's rows (its sync point for our id) and
+ * its own info hash. A database the peer is level with costs nothing more. Otherwise the rows
+ * after the peer's point are read with one range scan of the change log and pushed with the info,
+ * `MERGE_ROWS_MAX` rows per db-merge request, each carrying our id and the highest sequence sent,
+ * which the peer records with the merged rows (db-merge.ts). So a pass costs what changed since
+ * the last one, not the size of the databases. A database with no sync point on the peer (new
+ * there, lost, or re-created with a new id) is pushed whole by the same path. A database written
+ * before sequences existed is first sequenced here (db-changes.ts), then pushed whole once.
+ *
+ * A handoff partition is removed once every primary took it and its databases did not change
+ * meanwhile. Rows and databases past reclaim_age are reclaimed by the first pass and then once an
+ * hour. Database lists and local states are cached while the device's LevelDB takes no write.
  *
  * Wire (REPLICATE = POST with X-Backend-Replicate, see object-replication.ts):
- *   REPLICATE /<dev>/<part>/db-digests?space=container|account  body {digests}  -> {digests}
- *   REPLICATE /<dev>/<part>/db-merge?space=...  body {prefix (hex), info, rows: [[name, value]]}
+ *   REPLICATE /<dev>/<part>/db-sync?space=container|account
+ *       body {databases: {<prefix hex>: {id, max_row, info}}} -> {databases: {<hex>: {point, info}}}
+ *   REPLICATE /<dev>/<part>/db-merge?space=...
+ *       body {prefix (hex), info, rows: [[name, value]], source?: {id, through}} -> {changed}
+ *   REPLICATE /<dev>/<part>/db-digests?space=...  body {digests} -> {digests} (whole-database
+ *       MD5s, rows without their sequences: what replicators before db-sync asked)
  *   REPLICATE /<dev>/0/db-pass?space=...        runs one pass for that device here -> summary
  */
 import { createHash } from 'node:crypto';
@@ -27,6 +37,7 @@ import { reclaimAccounts } from '../account/broker.js';
 import { reclaimContainers } from '../container/broker.js';
 import {
   databasePrefixOf,
+  databaseSideRanges,
   decodeKey,
   infoKey,
   lockName,
@@ -34,31 +45,34 @@ import {
   rowsPrefix,
   SPACE_ACCOUNT,
   SPACE_CONTAINER,
+  syncPointKey,
 } from '../db/keys.js';
-import { mergeMetadata, type MetadataItems } from '../db/metadata.js';
 import type { DatabaseRegistry, DeviceDatabase } from '../db/registry.js';
 import type { RingDevice } from '../../ring/ring.js';
 import type { ReplicatorConfig } from './config.js';
 import { forEachLimited, roundSeconds, type PassSummary } from './daemon.js';
+import {
+  forEachChangeChunk,
+  infoDigestPart,
+  infoHash,
+  readLocalState,
+  sequenceDatabase,
+  type LocalState,
+  type Row,
+} from './db-changes.js';
+import { mergeDatabase, withoutSequence, type DatabaseDump, type DbSpace, type SyncSource } from './db-merge.js';
 import { callPeer, encodePath, isSuccess } from './http-client.js';
 import { REPLICATE_REQUEST } from './object-replication.js';
 import { writeRecon } from './recon.js';
 import type { LocalDevice, RingView } from './ring-view.js';
 
-export type DbSpace = 'container' | 'account';
+export { mergeDatabase, mergeInfo, mergeRowValue, type DatabaseDump, type DbSpace } from './db-merge.js';
+
 /** Rows per merge request: bounds request size and the time a database's lock is held. */
 export const MERGE_ROWS_MAX = 5_000;
 const REQUEST_BYTES_MAX = 64 * 1024 * 1024;
 /** One byte past every key of a database (rows are `prefix 0x02 name`). */
 const DATABASE_END = 0x03;
-
-type Row = [name: string, value: string];
-
-export interface DatabaseDump {
-  prefix: Buffer;
-  info: string | undefined;
-  rows: Row[];
-}
 
 function spaceByte(space: DbSpace): number {
   return space === 'container' ? SPACE_CONTAINER : SPACE_ACCOUNT;
@@ -122,6 +136,7 @@ interface DeviceCache {
   startedMs: number;
   digests: Map<string, string>;
   databases: Map<string, Buffer[]>;
+  states: Map<string, LocalState>;
 }
 const CACHE_AGE_MS = 600_000;
 const RECLAIM_INTERVAL_MS = 3_600_000;
@@ -131,12 +146,23 @@ const deviceCaches = new WeakMap<object, DeviceCache>();
 function cacheOf(database: DeviceDatabase): DeviceCache {
   let cache = deviceCaches.get(database.db);
   if (cache === undefined) {
-    const created: DeviceCache = { generation: 0, startedMs: Date.now(), digests: new Map(), databases: new Map() };
+    const created: DeviceCache = {
+      generation: 0,
+      startedMs: Date.now(),
+      digests: new Map(),
+      databases: new Map(),
+      states: new Map(),
+    };
     database.db.on('write', () => clearCache(created));
     deviceCaches.set(database.db, created);
     cache = created;
   }
-  if (Date.now() - cache.startedMs > CACHE_AGE_MS || cache.digests.size > CACHE_ENTRIES_MAX) clearCache(cache);
+  if (
+    Date.now() - cache.startedMs > CACHE_AGE_MS ||
+    cache.digests.size > CACHE_ENTRIES_MAX ||
+    cache.states.size > CACHE_ENTRIES_MAX
+  )
+    clearCache(cache);
   return cache;
 }
 
@@ -145,6 +171,26 @@ function clearCache(cache: DeviceCache): void {
   cache.startedMs = Date.now();
   cache.digests.clear();
   cache.databases.clear();
+  cache.states.clear();
+}
+
+/** readLocalState(...), from the cache when the device took no write since. */
+export async function cachedLocalState(database: DeviceDatabase, prefix: Buffer): Promise<LocalState> {
+  const cache = cacheOf(database);
+  const hex = prefix.toString('hex');
+  const known = cache.states.get(hex);
+  if (known !== undefined) return known;
+  const generation = cache.generation;
+  const state = await readLocalState(database, prefix);
+  if (cache.generation === generation) cache.states.set(hex, state);
+  return state;
+}
+
+/** The whole-database digest (db-digests): info fields and every row without its sequence. */
+export function digestOf(dump: DatabaseDump): string {
+  const md5 = createHash('md5').update(infoDigestPart(dump.info));
+  for (const [name, value] of dump.rows) md5.update('\0').update(name).update('\0').update(withoutSequence(value));
+  return md5.digest('hex');
 }
 
 /** digestOf(dumpDatabase(...)), from the cache when the device took no write since. */
@@ -175,135 +221,6 @@ export async function cachedDatabasesOf(
   return prefixes;
 }
 
-/** The info fields replicas must agree on (stats follow from rows; account_update is local). */
-function infoDigestPart(info: string | undefined): string {
-  if (info === undefined) return '';
-  const parsed = JSON.parse(info) as Record<string, unknown>;
-  const metadata = (parsed.metadata ?? {}) as MetadataItems;
-  const sortedMetadata = Object.keys(metadata)
-    .sort()
-    .map((name) => [name, metadata[name]]);
-  return JSON.stringify([parsed.put_timestamp, parsed.delete_timestamp, parsed.status ?? '', sortedMetadata]);
-}
-
-export function digestOf(dump: DatabaseDump): string {
-  const md5 = createHash('md5').update(infoDigestPart(dump.info));
-  for (const [name, value] of dump.rows) md5.update('\0').update(name).update('\0').update(value);
-  return md5.digest('hex');
-}
-
-function maxString(a: string | undefined, b: string | undefined): string {
-  return (a ?? '') > (b ?? '') ? (a ?? '') : (b ?? '');
-}
-
-/** Newest-wins for one row; returns the value to keep. */
-export function mergeRowValue(space: DbSpace, existing: string | undefined, incoming: string): string {
-  if (existing === undefined) return incoming;
-  if (space === 'container') {
-    const a = JSON.parse(existing) as { t: string };
-    const b = JSON.parse(incoming) as { t: string };
-    return b.t > a.t ? incoming : existing;
-  }
-  const a = JSON.parse(existing) as { p: string; x: string; o: number; b: number; i: number; d?: 1 };
-  const b = JSON.parse(incoming) as typeof a;
-  const newestA = maxString(a.p, a.x);
-  const newestB = maxString(b.p, b.x);
-  // Reports of the same timestamps may carry different counts: a fixed tie-break lets replicas agree.
-  const tie = newestA === newestB && JSON.stringify([b.o, b.b, b.i]) > JSON.stringify([a.o, a.b, a.i]);
-  const newer = newestB > newestA || tie ? b : a;
-  const row: typeof a = { p: maxString(a.p, b.p), x: maxString(a.x, b.x), o: newer.o, b: newer.b, i: newer.i };
-  if (row.x > row.p && row.o === 0) row.d = 1;
-  const merged = JSON.stringify(row);
-  return merged === existing ? existing : merged;
-}
-
-/** Merges two info records (either may be missing) and sets stats from the merged rows. */
-export function mergeInfo(
-  space: DbSpace,
-  existing: string | undefined,
-  incoming: string | undefined,
-  rows: Iterable<string>,
-): string | undefined {
-  if (existing === undefined && incoming === undefined) return undefined;
-  const a = existing === undefined ? undefined : (JSON.parse(existing) as Record<string, unknown>);
-  const b = incoming === undefined ? undefined : (JSON.parse(incoming) as Record<string, unknown>);
-  const base: Record<string, unknown> = { ...(b ?? {}), ...(a ?? {}) };
-  const str = (record: Record<string, unknown> | undefined, field: string): string | undefined =>
-    typeof record?.[field] === 'string' ? record[field] : undefined;
-  base.put_timestamp = maxString(str(a, 'put_timestamp'), str(b, 'put_timestamp'));
-  base.delete_timestamp = maxString(str(a, 'delete_timestamp'), str(b, 'delete_timestamp'));
-  const createdA = str(a, 'created_at');
-  const createdB = str(b, 'created_at');
-  base.created_at =
-    createdA === undefined ? createdB : createdB === undefined ? createdA : createdA < createdB ? createdA : createdB;
-  const changedA = str(a, 'status_changed_at') ?? '';
-  const changedB = str(b, 'status_changed_at') ?? '';
-  base.status_changed_at = maxString(changedA, changedB);
-  if (space === 'account') base.status = (changedB > changedA ? b?.status : a?.status) ?? '';
-  base.metadata = mergeMetadata((a?.metadata ?? {}) as MetadataItems, (b?.metadata ?? {}) as MetadataItems).merged;
-  if (space === 'container') {
-    let count = 0;
-    let bytes = 0;
-    for (const value of rows) {
-      const row = JSON.parse(value) as { s: number; d?: 1 };
-      if (row.d !== 1) {
-        count += 1;
-        bytes += row.s;
-      }
-    }
-    base.object_count = count;
-    base.bytes_used = bytes;
-  } else {
-    let containers = 0;
-    let objects = 0;
-    let bytes = 0;
-    for (const value of rows) {
-      const row = JSON.parse(value) as { o: number; b: number; d?: 1 };
-      if (row.d !== 1) containers += 1;
-      objects += row.o;
-      bytes += row.b;
-    }
-    base.container_count = containers;
-    base.object_count = objects;
-    base.bytes_used = bytes;
-  }
-  return JSON.stringify(base);
-}
-
-/** Merges a pushed database (or part of its rows) into the local one, atomically. Returns rows changed. */
-export async function mergeDatabase(database: DeviceDatabase, space: DbSpace, dump: DatabaseDump): Promise<number> {
-  return database.locks.run(lockName(dump.prefix), async () => {
-    const rowsKey = rowsPrefix(dump.prefix);
-    const keys = dump.rows.map(([name]) => Buffer.concat([rowsKey, Buffer.from(name, 'utf8')]));
-    const existing = await database.db.getMany(keys);
-    const operations: { type: 'put'; key: Buffer; value: string }[] = [];
-    const changedRows = new Map<string, string>();
-    dump.rows.forEach(([name, value], index) => {
-      const key = keys[index];
-      if (key === undefined) return;
-      const merged = mergeRowValue(space, existing[index], value);
-      if (merged !== existing[index]) {
-        operations.push({ type: 'put', key, value: merged });
-        changedRows.set(name, merged);
-      }
-    });
-    // Stats are recounted over every row, the merged ones included.
-    const allRows: string[] = [];
-    for await (const [key, value] of database.db.iterator({ gte: rowsKey, lt: databaseRange(dump.prefix).lt })) {
-      const name = key.toString('utf8', rowsKey.length);
-      allRows.push(changedRows.get(name) ?? value);
-      changedRows.delete(name);
-    }
-    allRows.push(...changedRows.values());
-    const currentInfo = await database.db.get(infoKey(dump.prefix));
-    const info = mergeInfo(space, currentInfo, dump.info, allRows);
-    if (info !== undefined && info !== currentInfo)
-      operations.push({ type: 'put', key: infoKey(dump.prefix), value: info });
-    if (operations.length > 0) await database.db.batch(operations);
-    return operations.length;
-  });
-}
-
 function parseSpace(ctx: Context): DbSpace {
   const space = ctx.query.space;
   if (space !== 'container' && space !== 'account') throw new HttpError(400, 'Invalid space', { code: 'BadSpace' });
@@ -326,6 +243,36 @@ async function readJsonBody(ctx: Context): Promise<unknown> {
   }
 }
 
+interface SyncAnswer {
+  /** The highest of the asker's row sequences this replica has merged. */
+  point: number;
+  /** infoHash of this replica's info; '' when it has none. */
+  info: string;
+}
+
+/** A database prefix sent in hex, checked to be of this space and partition. */
+function checkedPrefix(hex: string, space: DbSpace, partition: number): Buffer {
+  const prefix = Buffer.from(hex, 'hex');
+  let decoded;
+  try {
+    decoded = decodeKey(infoKey(prefix));
+  } catch (error) {
+    throw new HttpError(400, 'Invalid database prefix', { code: 'BadMerge', cause: error });
+  }
+  if (decoded.space !== spaceByte(space) || decoded.partition !== partition) {
+    throw new HttpError(400, 'Database is not of this space and partition', { code: 'BadMerge' });
+  }
+  return prefix;
+}
+
+function syncSourceOf(value: unknown): SyncSource | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { id, through } = value as { id?: unknown; through?: unknown };
+  if (typeof id !== 'string' || id.length === 0 || id.includes('\0')) return undefined;
+  if (typeof through !== 'number' || !Number.isSafeInteger(through) || through < 0) return undefined;
+  return { id, through };
+}
+
 export interface DbReplicationHandlerOptions {
   registry: () => Promise<DatabaseRegistry | undefined>;
   /** Runs one pass of the space's replicator over one device (db-pass), when this node runs one. */
@@ -344,6 +291,25 @@ export async function handleDbReplicate(
   const registry = await options.registry();
   if (registry === undefined) throw new HttpError(501, 'no databases on this node', { code: 'NotImplemented' });
   const database = await registry.get(target.devicePath);
+  if (op === 'db-sync') {
+    const body = (await readJsonBody(ctx)) as { databases?: unknown };
+    if (typeof body.databases !== 'object' || body.databases === null) {
+      throw new HttpError(400, 'Invalid sync', { code: 'BadSync' });
+    }
+    const answers: Record<string, SyncAnswer> = {};
+    for (const [hex, entry] of Object.entries(body.databases as Record<string, unknown>)) {
+      const id = (entry as { id?: unknown } | null)?.id;
+      if (typeof id !== 'string' || id.length === 0 || id.includes('\0')) continue;
+      const prefix = checkedPrefix(hex, space, target.partition);
+      const [info, point] = await database.db.getMany([infoKey(prefix), syncPointKey(prefix, id)]);
+      // Without the database, a point kept for it counts for nothing: everything is wanted.
+      answers[hex] = info === undefined ? { point: 0, info: '' } : { point: Number(point ?? 0), info: infoHash(info) };
+    }
+    ctx.status = 200;
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify({ databases: answers });
+    return true;
+  }
   if (op === 'db-digests') {
     await readJsonBody(ctx);
     const digests: Record<string, string> = {};
@@ -356,26 +322,17 @@ export async function handleDbReplicate(
     return true;
   }
   if (op === 'db-merge') {
-    const body = (await readJsonBody(ctx)) as { prefix?: unknown; info?: unknown; rows?: unknown };
+    const body = (await readJsonBody(ctx)) as { prefix?: unknown; info?: unknown; rows?: unknown; source?: unknown };
     if (typeof body.prefix !== 'string' || !Array.isArray(body.rows) || body.rows.length > MERGE_ROWS_MAX) {
       throw new HttpError(400, 'Invalid merge', { code: 'BadMerge' });
     }
-    const prefix = Buffer.from(body.prefix, 'hex');
-    let decoded;
-    try {
-      decoded = decodeKey(infoKey(prefix));
-    } catch (error) {
-      throw new HttpError(400, 'Invalid database prefix', { code: 'BadMerge', cause: error });
-    }
-    if (decoded.space !== spaceByte(space) || decoded.partition !== target.partition) {
-      throw new HttpError(400, 'Database is not of this space and partition', { code: 'BadMerge' });
-    }
+    const prefix = checkedPrefix(body.prefix, space, target.partition);
     const rows = (body.rows as unknown[]).filter(
       (row): row is Row =>
         Array.isArray(row) && typeof row[0] === 'string' && typeof row[1] === 'string' && !row[0].includes('\0'),
     );
     const info = typeof body.info === 'string' ? body.info : undefined;
-    const changed = await mergeDatabase(database, space, { prefix, info, rows });
+    const changed = await mergeDatabase(database, space, { prefix, info, rows }, syncSourceOf(body.source));
     ctx.status = 200;
     ctx.type = 'application/json';
     ctx.body = JSON.stringify({ changed });
@@ -406,6 +363,8 @@ interface DbStats {
   partitionsOutOfSync: number;
   databasesPushed: number;
   rowsPushed: number;
+  /** Rows of databases written by older code given sequences this pass. */
+  rowsSequenced: number;
   handoffsRemoved: number;
   reclaimed: number;
   failures: number;
@@ -474,6 +433,7 @@ export class DbReplicator {
       partitionsOutOfSync: 0,
       databasesPushed: 0,
       rowsPushed: 0,
+      rowsSequenced: 0,
       handoffsRemoved: 0,
       reclaimed: 0,
       failures: 0,
@@ -534,36 +494,35 @@ export class DbReplicator {
     if (partition >= ring.ring.partitionCount) return;
     stats.partitionsChecked += 1;
     const prefixes = await cachedDatabasesOf(database, this.options.space, partition);
-    const digests: Record<string, string> = {};
-    for (const prefix of prefixes) digests[prefix.toString('hex')] = await cachedDigest(database, prefix);
+    const states = new Map<string, { prefix: Buffer; state: LocalState }>();
+    for (const prefix of prefixes) {
+      let state = await cachedLocalState(database, prefix);
+      if (state.info !== undefined && state.id === undefined) {
+        stats.rowsSequenced += await sequenceDatabase(database, prefix);
+        state = await readLocalState(database, prefix);
+      }
+      if (state.id !== undefined) states.set(prefix.toString('hex'), { prefix, state });
+    }
+    const request: Record<string, { id: string; max_row: number; info: string }> = {};
+    for (const [hex, { state }] of states) {
+      if (state.id !== undefined) request[hex] = { id: state.id, max_row: state.maxRow, info: state.infoHash };
+    }
     const peers = ring.peers(partition, device.ring);
-    let allSynced = peers.length > 0;
+    let allSynced = peers.length > 0 && states.size === prefixes.length;
     let outOfSync = false;
     for (const peer of peers) {
-      const answer = await this.request(peer, 'db-digests', partition, { digests });
+      const answer = await this.request(peer, 'db-sync', partition, { databases: request });
       if (!answer.ok) {
         allSynced = false;
         stats.failures += 1;
         continue;
       }
-      const remote = (answer.json as { digests?: Record<string, string> }).digests ?? {};
-      for (const prefix of prefixes) {
-        const hex = prefix.toString('hex');
-        if (remote[hex] === digests[hex]) continue;
+      const remote = (answer.json as { databases?: Record<string, Partial<SyncAnswer>> }).databases ?? {};
+      for (const [hex, { prefix, state }] of states) {
+        const point = remote[hex]?.point ?? 0;
+        if (point >= state.maxRow && remote[hex]?.info === state.infoHash) continue;
         outOfSync = true;
-        // Read now (not with the digest): only a database that differs is read in full.
-        const dump = await dumpDatabase(database, prefix);
-        let pushed = true;
-        const chunks = Math.max(1, Math.ceil(dump.rows.length / MERGE_ROWS_MAX));
-        for (let chunk = 0; chunk < chunks; chunk += 1) {
-          const rows = dump.rows.slice(chunk * MERGE_ROWS_MAX, (chunk + 1) * MERGE_ROWS_MAX);
-          const merged = await this.request(peer, 'db-merge', partition, { prefix: hex, info: dump.info, rows });
-          if (!merged.ok) {
-            pushed = false;
-            break;
-          }
-          stats.rowsPushed += rows.length;
-        }
+        const pushed = await this.pushChanges(peer, partition, prefix, state, point, database, stats);
         if (pushed) stats.databasesPushed += 1;
         else {
           allSynced = false;
@@ -573,15 +532,44 @@ export class DbReplicator {
     }
     if (outOfSync) stats.partitionsOutOfSync += 1;
     if (ring.isPrimary(partition, device.ring) || !allSynced || !this.options.config.deleteHandoffs) return;
-    // A handoff every primary now holds: remove it, unless it changed while we pushed.
-    for (const prefix of prefixes) {
+    // A handoff every primary now holds: remove it, unless it changed while we pushed (every
+    // change of a database rewrites its info: stats, counter or timestamps).
+    for (const { prefix, state } of states.values()) {
       await database.locks.run(lockName(prefix), async () => {
-        const now = await dumpDatabase(database, prefix);
-        if (digestOf(now) !== digests[prefix.toString('hex')]) return;
-        const range = databaseRange(prefix);
-        await database.db.clear({ gte: range.gte, lt: range.lt });
+        if ((await database.db.get(infoKey(prefix))) !== state.info) return;
+        for (const range of [databaseRange(prefix), ...databaseSideRanges(prefix)]) await database.db.clear(range);
       });
     }
     stats.handoffsRemoved += 1;
+  }
+
+  /** Pushes a database's rows after the peer's sync point, and its info. Returns whether all went. */
+  private async pushChanges(
+    peer: RingDevice,
+    partition: number,
+    prefix: Buffer,
+    state: LocalState,
+    point: number,
+    database: DeviceDatabase,
+    stats: DbStats,
+  ): Promise<boolean> {
+    const hex = prefix.toString('hex');
+    const id = state.id ?? '';
+    let through = point;
+    let sent = false;
+    const merge = async (rows: Row[], upTo: number): Promise<boolean> => {
+      const source: SyncSource = { id, through: upTo };
+      const merged = await this.request(peer, 'db-merge', partition, { prefix: hex, info: state.info, rows, source });
+      if (!merged.ok) return false;
+      stats.rowsPushed += rows.length;
+      through = Math.max(through, upTo);
+      sent = true;
+      return true;
+    };
+    const complete = await forEachChangeChunk(database, prefix, point, MERGE_ROWS_MAX, merge);
+    if (!complete) return false;
+    // Nothing logged after the point (an info change), or the newest rows were reclaimed since.
+    if (!sent || through < state.maxRow) return merge([], Math.max(through, state.maxRow));
+    return true;
   }
 }

@@ -6,6 +6,8 @@
  *   container space  'c' | partition (u32 BE) | account | 0x00 | container | 0x00 | record
  *   account space    'a' | partition (u32 BE) | account | 0x00 | record
  *   pending updates  'u' | partition (u32 BE) | account | 0x00 | container
+ *   change log       'q' | database prefix | row sequence (u64 BE)          -> row name
+ *   sync points      'y' | database prefix | remote database id             -> remote's sequence
  *
  * where `record` is 0x01 for the info record (a container's or an account's stats, timestamps and
  * metadata) and 0x02 followed by a name for a row (an object row in a container, a container row
@@ -15,12 +17,19 @@
  * servers refuse it), so `a\0` sorts before `ab\0` exactly as `a` sorts before `ab`, and rows
  * sort in UTF-8 byte order, which is Swift's listing order. UTF-8 never contains 0xFF, so
  * `prefix + 0xFF` is an upper bound of every name that starts with `prefix`.
+ *
+ * The change log and sync points (Swift's ROWID order and incoming_sync table) live outside the
+ * 'c' and 'a' spaces, so listings, reclaim and the partition walks never see them. A database
+ * prefix ends with its last name's 0x00 and names hold no NUL, so no database prefix starts
+ * another's: `'q' | prefix` bounds exactly one database's log.
  */
 import { strict as assert } from 'node:assert';
 
 export const SPACE_CONTAINER = 0x63; // 'c'
 export const SPACE_ACCOUNT = 0x61; // 'a'
 export const SPACE_PENDING = 0x75; // 'u'
+export const SPACE_CHANGES = 0x71; // 'q'
+export const SPACE_SYNC_POINTS = 0x79; // 'y'
 const RECORD_INFO = 0x01;
 const RECORD_ROW = 0x02;
 const SEPARATOR = 0x00;
@@ -161,4 +170,45 @@ export function isInfoKey(key: Buffer, databasePrefix: Buffer): boolean {
 /** The lock name of a database in its device's KeyedMutex. */
 export function lockName(databasePrefix: Buffer): string {
   return databasePrefix.toString('latin1');
+}
+
+/** Sequences fit 8 bytes big-endian, so the log sorts by sequence; JS numbers keep 2^53 exact. */
+const SEQUENCE_BYTES = 8;
+
+/** The change-log key of the row written with sequence `sequence` in a database. */
+export function changeKey(databasePrefix: Buffer, sequence: number): Buffer {
+  assert.ok(Number.isSafeInteger(sequence) && sequence >= 0, `bad sequence ${sequence}`);
+  const key = Buffer.allocUnsafe(1 + databasePrefix.length + SEQUENCE_BYTES);
+  key[0] = SPACE_CHANGES;
+  databasePrefix.copy(key, 1);
+  key.writeUInt32BE(Math.floor(sequence / 2 ** 32), 1 + databasePrefix.length);
+  key.writeUInt32BE(sequence % 2 ** 32, 5 + databasePrefix.length);
+  return key;
+}
+
+/** The sequence of a change-log key. */
+export function sequenceOfChangeKey(key: Buffer): number {
+  const at = key.length - SEQUENCE_BYTES;
+  return key.readUInt32BE(at) * 2 ** 32 + key.readUInt32BE(at + 4);
+}
+
+/** A database's change-log entries with a sequence above `after`, in sequence order. */
+export function changesAfter(databasePrefix: Buffer, after: number): { gt: Buffer; lt: Buffer } {
+  return { gt: changeKey(databasePrefix, Math.max(0, after)), lt: sideRange(SPACE_CHANGES, databasePrefix).lt };
+}
+
+/** Where a database keeps how far it merged the rows of the remote replica `remoteId`. */
+export function syncPointKey(databasePrefix: Buffer, remoteId: string): Buffer {
+  const id = nameBytes(remoteId);
+  return Buffer.concat([Buffer.from([SPACE_SYNC_POINTS]), databasePrefix, id]);
+}
+
+function sideRange(space: number, databasePrefix: Buffer): { gte: Buffer; lt: Buffer } {
+  const start = Buffer.concat([Buffer.from([space]), databasePrefix]);
+  return { gte: start, lt: Buffer.concat([start, Buffer.from([NAME_PREFIX_END])]) };
+}
+
+/** The change log and sync points of a database: removed with it. */
+export function databaseSideRanges(databasePrefix: Buffer): { gte: Buffer; lt: Buffer }[] {
+  return [sideRange(SPACE_CHANGES, databasePrefix), sideRange(SPACE_SYNC_POINTS, databasePrefix)];
 }

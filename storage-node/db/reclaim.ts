@@ -6,9 +6,12 @@
  * database's deletions run under its lock and re-check the rows they delete, so a row written
  * again meanwhile is never lost. Work is bounded: rows are deleted in batches of
  * RECLAIM_BATCH_ROWS and the walk stops after `maxKeys` keys (the caller resumes from `after`).
+ * A reclaimed row's change-log entry goes with it, and a removed database's log and sync points
+ * with the database (row-sequence.ts).
  */
-import { databasePrefixOf, infoKey, isInfoKey, lockName, spaceRange } from './keys.js';
+import { changeKey, databasePrefixOf, databaseSideRanges, infoKey, isInfoKey, lockName, spaceRange } from './keys.js';
 import type { DeviceDatabase } from './registry.js';
+import { sequenceOfRow } from './row-sequence.js';
 
 export const RECLAIM_BATCH_ROWS = 1000;
 
@@ -54,13 +57,19 @@ export async function reclaimSpace(
     candidates = [];
     await database.locks.run(lockName(prefix), async () => {
       const values = await database.db.getMany(keys);
-      const deletions = keys.filter((_key, index) => {
+      const deletions: { type: 'del'; key: Buffer }[] = [];
+      let rows = 0;
+      keys.forEach((key, index) => {
         const value = values[index];
-        return value !== undefined && policy.isReclaimableRow(value, cutoff);
+        if (value === undefined || !policy.isReclaimableRow(value, cutoff)) return;
+        rows += 1;
+        deletions.push({ type: 'del', key });
+        const sequence = sequenceOfRow(JSON.parse(value) as { q?: unknown });
+        if (sequence !== undefined) deletions.push({ type: 'del', key: changeKey(prefix, sequence) });
       });
-      if (deletions.length > 0) await database.db.batch(deletions.map((key) => ({ type: 'del' as const, key })));
-      rowsGone += deletions.length;
-      result.rowsReclaimed += deletions.length;
+      if (deletions.length > 0) await database.db.batch(deletions);
+      rowsGone += rows;
+      result.rowsReclaimed += rows;
     });
   };
 
@@ -80,6 +89,7 @@ export async function reclaimSpace(
         const later = await iterator.all();
         if (later.length > 0) return;
         await database.db.del(key);
+        for (const range of databaseSideRanges(prefix)) await database.db.clear(range);
         result.databasesRemoved += 1;
       } else {
         await database.db.put(key, outcome.value);
