@@ -603,19 +603,22 @@ export class DiskFileManager {
   }
 
   /**
-   * Renames a synced temp file into the hash folder, fsyncs the folders it touched, and cleans up.
+   * Renames a synced temp file into the hash folder, fsyncs that folder, and cleans up.
    *
-   * Durability (Swift's renamer): the file's bytes were fdatasync'd before the rename, so the name
-   * can never point at missing data. The rename itself is a change of the hash folder, and only an
-   * fsync of that folder makes it durable: a folder that existed and was fsynced before does not
-   * carry later entries to disk by itself (POSIX promises nothing; ext4 and XFS commit the entry
-   * with the next journal commit, which may come seconds after our 201). So the leaf is fsynced
-   * on every write, as Swift does, and each folder this call created is made durable in its parent.
-   * The fsyncs run concurrently (the journal commits them together) with the daemons' hook.
+   * Durability: the file's bytes were fdatasync'd before the rename, so the name can never point
+   * at missing data (Swift's renamer). The rename is a change of the hash folder, and only an
+   * fsync of that folder makes it durable before we answer, so the leaf is fsynced on every write,
+   * as Swift does. Folders this call created are not fsynced one by one in their parents (Swift
+   * fsyncs each of them): on ext4 (jbd2) and XFS (the CIL) directory changes are journaled and
+   * the journal commits in order, so the fsync of the leaf waits for the commit of the
+   * transaction holding the rename, and every earlier change (the mkdirs made just before it)
+   * is in that transaction or an older, already committed one. The parents' fsyncs then only
+   * wait for a commit that has happened: 2-3 more open/fsync/close and thread-pool trips per new
+   * object for nothing. (ext4 without a journal syncs new parents itself: ext4_sync_parent.)
    */
   async moveIntoPlace(tempPath: string, location: ObjectLocation, fileName: string): Promise<void> {
     const target = `${location.hashDir}/${fileName}`;
-    let firstCreated: string | undefined;
+    let madeFolder = false;
     try {
       // Rename first: for an existing object the folder is there, and mkdir would cost two calls.
       renameSync(tempPath, target);
@@ -623,30 +626,17 @@ export class DiskFileManager {
       if (!isNotFound(error)) throw error;
       // Synchronous, like the other cheap metadata calls: measured under load, a pool hop per new
       // object cost more CPU (~0.15 ms per PUT) than the event loop ever waited on the mkdir.
-      firstCreated = mkdirSync(location.hashDir, { recursive: true });
+      madeFolder = mkdirSync(location.hashDir, { recursive: true }) !== undefined;
       renameSync(tempPath, target);
     }
-    const pending: Promise<void>[] = [invalidateHashDir(location.hashDir)]; // daemons/invalidate.ts
-    if (this.options.fsync) {
-      pending.push(fsyncDirectory(location.hashDir));
-      if (firstCreated !== undefined) {
-        // New folders must be durable in their parents too: up to the parent of the first one made.
-        const stopAt = dirname(firstCreated);
-        let dir = dirname(location.hashDir);
-        for (let depth = 0; depth < 8; depth += 1) {
-          pending.push(fsyncDirectory(dir));
-          if (dir === stopAt || dir.length <= location.devicePath.length) break;
-          dir = dirname(dir);
-        }
-      }
-    }
-    await Promise.all(pending);
+    await invalidateHashDir(location.hashDir); // daemons/invalidate.ts
+    if (this.options.fsync) await fsyncDirectory(location.hashDir);
     // A folder this call made held nothing older: no listing needed, unless the new file is a
     // tombstone, which may already be past reclaim_age. (A concurrent writer that found the folder
     // made does its own cleanup after its rename; in the rare interleaving where both skip, the
     // older file loses on every read and the replicator's rehash of the suffix, which
     // invalidateHashDir requested, removes it.)
-    if (firstCreated === undefined || fileName.endsWith('.ts')) await this.cleanup(location);
+    if (!madeFolder || fileName.endsWith('.ts')) await this.cleanup(location);
   }
 
   /** Removes files that lost to newer ones, and a tombstone older than reclaim_age with its folder. */
