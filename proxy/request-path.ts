@@ -37,10 +37,27 @@ export function decodePathStrict(raw: string): string | undefined {
 }
 
 /**
+ * The last path parsed. A request's path is parsed by a dozen stages one after another (each
+ * middleware decides on its own whether the request is its business): the first one pays.
+ */
+let lastParsed: { rawPath: string; validVersions: readonly string[]; path: SwiftPath | undefined } | undefined;
+
+/**
  * Parses a request path. Returns undefined for paths that are not Swift API paths at all (so
  * other middlewares or a 404 can answer); throws 412 for bad UTF-8 or NUL, as Swift does.
+ * Each call returns its own object: callers may change it.
  */
 export function parseSwiftPath(rawPath: string, validVersions: readonly string[]): SwiftPath | undefined {
+  const last = lastParsed;
+  if (last !== undefined && last.rawPath === rawPath && last.validVersions === validVersions) {
+    return last.path === undefined ? undefined : { ...last.path };
+  }
+  const path = parseSwiftPathUncached(rawPath, validVersions);
+  lastParsed = { rawPath, validVersions, path: path === undefined ? undefined : { ...path } };
+  return path;
+}
+
+function parseSwiftPathUncached(rawPath: string, validVersions: readonly string[]): SwiftPath | undefined {
   const decoded = decodePathStrict(rawPath);
   if (decoded === undefined || decoded.includes('\u0000')) {
     throw new HttpError(412, 'Invalid UTF8 or contains NULL', { code: 'InvalidUtf8' });

@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import type Koa from 'koa';
 import type { Context, Middleware } from 'koa';
 import { HttpError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
 import { renderError } from './middleware/catch-errors.js';
 import {
   MAX_SUBREQUEST_DEPTH,
@@ -89,9 +90,14 @@ export class SubrequestRunner {
     req.push(null);
     const res = new ServerResponse(req);
     const ctx = app.createContext(req, res);
+    // Made on first use: most subrequests log nothing at the configured level.
+    let log: Logger | undefined;
     const state: SwiftState = {
       txId: parent.txId,
-      log: parent.log.child({ source: options.source ?? 'subrequest' }),
+      get log(): Logger {
+        log ??= parent.log.child({ source: options.source ?? 'subrequest' });
+        return log;
+      },
       startMs: Date.now(),
       body,
       remoteUser: parent.remoteUser,
@@ -120,7 +126,9 @@ export class SubrequestRunner {
     } else if (responseBody !== null && responseBody !== undefined) {
       subBody = JSON.stringify(responseBody);
     }
-    state.log.debug({ method: req.method, path: options.path, status: ctx.status }, 'subrequest');
+    if (parent.log.isLevelEnabled('debug')) {
+      state.log.debug({ method: req.method, path: options.path, status: ctx.status }, 'subrequest');
+    }
     return {
       status: ctx.status,
       headers: responseHeaders,

@@ -41,10 +41,15 @@ export function catchErrors(log: Logger, subrequests: SubrequestRunner): Middlew
       .replace(/[^A-Za-z0-9_.~-]/g, '')
       .slice(0, TRANS_ID_EXTRA_MAX);
     const txId = newTransactionId(extra === '' ? '' : `-${extra}`);
-    const requestLog = log.child({ txId });
+    // Most requests log nothing but their access line: the child logger (a few allocations and a
+    // JSON encoding of its bindings) is made only when something else is logged.
+    let requestLog: Logger | undefined;
     const state: SwiftState = {
       txId,
-      log: requestLog,
+      get log(): Logger {
+        requestLog ??= log.child({ txId });
+        return requestLog;
+      },
       startMs,
       body: ctx.req,
       swiftOwner: false,
@@ -61,8 +66,10 @@ export function catchErrors(log: Logger, subrequests: SubrequestRunner): Middlew
       if (logged) return;
       logged = true;
       const finished = ctx.res.writableFinished;
-      requestLog.info(
+      // The parent logger with txId first writes the same line the child would.
+      log.info(
         {
+          txId,
           method: ctx.method,
           path: ctx.originalUrl,
           status: finished ? ctx.status : 499,
@@ -82,7 +89,7 @@ export function catchErrors(log: Logger, subrequests: SubrequestRunner): Middlew
     try {
       await next();
     } catch (error) {
-      renderError(ctx, error, requestLog);
+      renderError(ctx, error, state.log);
     }
     ctx.set('X-Trans-Id', txId);
     ctx.set('X-Openstack-Request-Id', txId);

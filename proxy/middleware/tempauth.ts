@@ -43,6 +43,14 @@ import { swiftState, type Authorize } from '../state.js';
 
 const EXPIRY_HEX_LENGTH = 10;
 const MAC_HEX_LENGTH = 32;
+/** Tokens whose MAC was checked, kept so a client's every request costs no HMAC (bounded). */
+const VERIFIED_TOKENS_MAX = 4096;
+
+/** What a token's MAC vouches for: its user (`account:user`) and when it expires. */
+interface VerifiedToken {
+  accountUser: string;
+  expiresS: number;
+}
 
 /** Account ACLs already read for this request, by account (undefined: the account has none). */
 type KnownAccountAcls = ReadonlyMap<string, AccountAcls | undefined>;
@@ -50,6 +58,8 @@ type KnownAccountAcls = ReadonlyMap<string, AccountAcls | undefined>;
 export class TempAuth {
   /** Parsed ACLs per cached AccountInfo object: each stored value is parsed once, not per request. */
   private readonly parsedAcls = new WeakMap<AccountInfo, AccountAcls | undefined>();
+  /** Tokens already verified by their MAC; the expiry and the user are still checked each time. */
+  private readonly verifiedTokens = new Map<string, VerifiedToken>();
 
   /**
    * Without `deps` (unit tests of tokens) account ACLs are not consulted; everything else holds.
@@ -75,6 +85,14 @@ export class TempAuth {
 
   /** The user a token names, when it is ours, intact and unexpired. */
   validateToken(token: string, nowS = Date.now() / 1000): TempAuthUser | undefined {
+    const verified = this.verifiedTokens.get(token) ?? this.verifyToken(token);
+    if (verified === undefined || verified.expiresS < nowS) return undefined;
+    // The user is looked up each time: a user removed from the config loses access at once.
+    return this.config.users.get(verified.accountUser);
+  }
+
+  /** Checks a token's form and MAC; remembers a good one (the HMAC is most of a request's auth cost). */
+  private verifyToken(token: string): VerifiedToken | undefined {
     const prefix = `${this.config.resellerPrefix}tk`;
     if (!token.startsWith(prefix)) return undefined;
     const rest = token.slice(prefix.length);
@@ -86,8 +104,14 @@ export class TempAuth {
     }
     const expected = Buffer.from(this.mac(expiresHex, userHex));
     if (!timingSafeEqual(expected, Buffer.from(mac))) return undefined;
-    if (Number.parseInt(expiresHex, 16) < nowS) return undefined;
-    return this.config.users.get(Buffer.from(userHex, 'hex').toString('utf8'));
+    const verified = {
+      accountUser: Buffer.from(userHex, 'hex').toString('utf8'),
+      expiresS: Number.parseInt(expiresHex, 16),
+    };
+    // Bounded: when full, start over (tokens are re-verified at the cost of one HMAC each).
+    if (this.verifiedTokens.size >= VERIFIED_TOKENS_MAX) this.verifiedTokens.clear();
+    this.verifiedTokens.set(token, verified);
+    return verified;
   }
 
   /**
