@@ -124,6 +124,11 @@ function isMountPoint(path: string): boolean {
  * cheaper than a hop through the libuv pool on every request (as Swift makes them).
  */
 function checkDevice(config: StorageNodeConfig, ctx: Context, target: RequestTarget): void {
+  // A servers_per_port child serves only its port's devices; another process holds the others'
+  // LevelDB lock. 507, as for a missing drive: the proxy then goes to a handoff.
+  if (config.servedDevices !== undefined && !config.servedDevices.has(target.device)) {
+    throw deviceUnavailable(target.device);
+  }
   try {
     if (config.mountCheck) {
       if (!isMountPoint(target.devicePath)) throw deviceUnavailable(target.device);

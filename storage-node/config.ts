@@ -15,7 +15,23 @@ export interface FallocateReserve {
 
 export interface StorageNodeConfig {
   bindIp: string;
+  /** Ignored when `serversPerPort` > 0: each child listens on its devices' port from the rings. */
   bindPort: number;
+  /**
+   * `servers_per_port` (Swift's object-server option, here for the whole node): 0 serves every
+   * device from this process on `bind_port`; N > 0 makes this process a parent that starts one
+   * child per port found in the rings for this host's addresses (servers-per-port.ts).
+   */
+  serversPerPort: number;
+  /** `ring_check_interval`: how often a servers_per_port parent looks for changed rings. */
+  ringCheckIntervalMs: number;
+  /**
+   * The only devices this process serves (a servers_per_port child); undefined serves every
+   * folder under `devices`. Set by main.ts from the parent's assignment, never read from the file.
+   */
+  servedDevices?: ReadonlySet<string>;
+  /** Absolute path of the folder holding swift.conf and the rings. */
+  swiftDir: string;
   /** Absolute path of the folder holding one folder (or mount point) per device. */
   devices: string;
   mountCheck: boolean;
@@ -67,11 +83,16 @@ export function storageNodeConfigFromIni(ini: Ini, swift: SwiftConf, configDir =
   const devicesRaw = defaults.string('devices', '/srv/node');
   const bindPort = defaults.int('bind_port', 6200);
   if (bindPort < 0 || bindPort > 65535) throw new ConfigError(`bind_port out of range: ${bindPort}`);
+  const serversPerPort = defaults.int('servers_per_port', 0);
+  if (serversPerPort < 0) throw new ConfigError(`servers_per_port must not be negative, got ${serversPerPort}`);
   const config: StorageNodeConfig = {
     bindIp: defaults.string('bind_ip', '127.0.0.1'),
     bindPort,
+    serversPerPort,
+    ringCheckIntervalMs: seconds(defaults, 'ring_check_interval', 15),
     // Normalized (resolve drops `//`, `.` and a trailing `/`): the router appends device names to it.
     devices: resolve(configDir, devicesRaw),
+    swiftDir: resolve(configDir, defaults.string('swift_dir', '/etc/nebula')),
     mountCheck: defaults.bool('mount_check', true),
     fallocateReserve: parseFallocateReserve(defaults.string('fallocate_reserve', '1%')),
     logLevel: defaults.string('log_level', 'info').toLowerCase(),

@@ -6,6 +6,10 @@
  * prints one line `listening <ip>:<port>` on stdout once it accepts connections (port 0 picks a
  * free port), and on SIGTERM/SIGINT stops accepting, lets running requests finish (up to 10 s),
  * closes the servers and exits 0.
+ *
+ * With `servers_per_port` > 0 this process is only a parent (servers-per-port.ts): it starts one
+ * child per ring port of this host, and each child is this same program serving its assigned
+ * devices on its port (other devices: 507), printing its own `listening` line, draining as above.
  */
 import { readdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -25,6 +29,7 @@ import { DatabaseRegistry } from './db/registry.js';
 import { cleanTempFiles, DiskFileManager, OBJECT_TEMP_PREFIX } from './diskfile/diskfile.js';
 import { markAwaitingContinue } from './expect-continue.js';
 import { createObjectServer } from './object/server.js';
+import { isWildcardIp, ServersPerPortParent, workerAssignmentFrom } from './servers-per-port.js';
 import type { ServerType, StorageServer } from './server-types.js';
 
 const DRAIN_TIMEOUT_MS = 10_000;
@@ -43,6 +48,7 @@ async function cleanAllTempFiles(config: StorageNodeConfig, logger: Logger): Pro
     return;
   }
   for (const device of devices) {
+    if (config.servedDevices !== undefined && !config.servedDevices.has(device)) continue;
     const removed = await cleanTempFiles(join(config.devices, device), [OBJECT_TEMP_PREFIX, ASYNC_TEMP_PREFIX]).catch(
       () => 0,
     );
@@ -50,10 +56,48 @@ async function cleanAllTempFiles(config: StorageNodeConfig, logger: Logger): Pro
   }
 }
 
+/** The servers_per_port parent: no server of its own, children until SIGTERM/SIGINT. */
+function runParent(config: StorageNodeConfig, logger: Logger): void {
+  const parent = new ServersPerPortParent({
+    swiftDir: config.swiftDir,
+    bindIp: config.bindIp,
+    serversPerPort: config.serversPerPort,
+    ringCheckIntervalMs: config.ringCheckIntervalMs,
+    logger,
+  });
+  parent.start();
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping the children');
+    void parent.stop().then(() => {
+      logger.info('stopped');
+      process.exit(0);
+    });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
 async function main(): Promise<void> {
   const configPath = process.argv[2] ?? '/etc/nebula/storage-node.conf';
-  const config = loadStorageNodeConfig(configPath);
-  const logger = createLogger('storage-node', process.env.NEBULA_LOG_LEVEL ?? config.logLevel);
+  const fileConfig = loadStorageNodeConfig(configPath);
+  const logger = createLogger('storage-node', process.env.NEBULA_LOG_LEVEL ?? fileConfig.logLevel);
+  const assignment = workerAssignmentFrom(process.env);
+  if (assignment === undefined && fileConfig.serversPerPort > 0) {
+    runParent(fileConfig, logger);
+    return;
+  }
+  const config: StorageNodeConfig =
+    assignment === undefined
+      ? fileConfig
+      : Object.freeze({
+          ...fileConfig,
+          bindPort: assignment.port,
+          serversPerPort: 0,
+          servedDevices: new Set(assignment.devices),
+        });
   await cleanAllTempFiles(config, logger);
 
   const diskfiles = new DiskFileManager({
@@ -127,8 +171,11 @@ async function main(): Promise<void> {
     server.listen(config.bindPort, config.bindIp, () => resolve());
   });
   const address = server.address() as AddressInfo;
-  // The daemons wrap the servers in place (REPLICATE verb) and start their passes.
-  await attachDaemons(servers, { config, logger, diskfiles, databases, bindPort: address.port });
+  // The daemons wrap the servers in place (REPLICATE verb) and start their passes. They find their
+  // devices in the rings by ip and port: a child listening on a wildcard gives its devices' ring ip.
+  const daemonsNode =
+    assignment !== undefined && isWildcardIp(config.bindIp) ? { ...config, bindIp: assignment.ringIp } : config;
+  await attachDaemons(servers, { config: daemonsNode, logger, diskfiles, databases, bindPort: address.port });
   reconState.serve = reconMiddleware(daemonsConfigFrom({ ...config, bindPort: address.port }).reconCachePath);
   logger.info({ ip: address.address, port: address.port, devices: config.devices }, 'storage node started');
   process.stdout.write(`listening ${address.address}:${address.port}\n`);
