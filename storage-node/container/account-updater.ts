@@ -6,9 +6,13 @@
  * X-Account-Device, X-Account-Partition, remembered in the container info).
  *
  * Reports of one container are serialised (never two in flight, so the newest stats arrive
- * last) and object-row changes are debounced (one report per debounceMs per container). A report
- * that fails leaves a pending record in the device's database (keys.ts 'u' space); retryPending()
- * replays them, reading the container's stats at that time. Every call has a connect and a
+ * last) and object-row changes are debounced (one report per debounceMs per container), and a
+ * container's scheduled reports are at least minReportIntervalMs apart: under a steady stream of
+ * object writes each report costs one PUT per account replica, each an account row write, which
+ * was as much work as the object writes themselves (Swift's container-updater reports a changed
+ * container once per pass, every few minutes). A report that fails leaves a pending record in
+ * the device's database (keys.ts 'u' space); retryPending() replays them, reading the
+ * container's stats at that time. Every call has a connect and a
  * response timeout; the scheduled set and each retry pass are bounded.
  */
 import { request } from 'node:http';
@@ -25,6 +29,8 @@ export interface AccountUpdaterOptions {
   nodeTimeoutMs?: number;
   /** Delay that gathers a burst of object-row changes into one report. */
   debounceMs?: number;
+  /** Least time between two scheduled reports of one container (default: ten debounce delays). */
+  minReportIntervalMs?: number;
   /** At most this many containers wait for a debounced report; beyond, they go to pending records. */
   scheduledMax?: number;
 }
@@ -54,11 +60,15 @@ export async function putWithTimeouts(
   return new Promise((resolve, reject) => {
     const req = request({ host, port, path, method: 'PUT', headers: { ...headers, 'Content-Length': '0' } });
     let timer = setTimeout(() => req.destroy(new Error(`connect timeout after ${connTimeoutMs} ms`)), connTimeoutMs);
+    const connected = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => req.destroy(new Error(`response timeout after ${nodeTimeoutMs} ms`)), nodeTimeoutMs);
+    };
     req.on('socket', (socket) => {
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        timer = setTimeout(() => req.destroy(new Error(`response timeout after ${nodeTimeoutMs} ms`)), nodeTimeoutMs);
-      });
+      // A kept-alive socket (the global agent keeps them) is connected already and never says
+      // 'connect': without this its whole answer had to come within the connect timeout.
+      if (socket.connecting) socket.once('connect', connected);
+      else connected();
     });
     req.on('response', (res) => {
       res.resume();
@@ -95,9 +105,14 @@ export class AccountUpdater {
   private readonly connTimeoutMs: number;
   private readonly nodeTimeoutMs: number;
   private readonly debounceMs: number;
+  private readonly minReportIntervalMs: number;
   private readonly scheduledMax: number;
   private readonly reporting = new KeyedMutex();
   private readonly scheduled = new Map<string, { ref: ContainerRef; timer: NodeJS.Timeout }>();
+  /** When each recently reported container's last scheduled report started (ms, monotonic). */
+  private readonly lastReportMs = new Map<string, number>();
+  /** Containers this process left a pending record for: only their reports need to clear one. */
+  private readonly pendingWritten = new Set<string>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private closed = false;
 
@@ -105,6 +120,7 @@ export class AccountUpdater {
     this.connTimeoutMs = options.connTimeoutMs ?? 500;
     this.nodeTimeoutMs = options.nodeTimeoutMs ?? 3000;
     this.debounceMs = options.debounceMs ?? 100;
+    this.minReportIntervalMs = options.minReportIntervalMs ?? 10 * this.debounceMs;
     this.scheduledMax = options.scheduledMax ?? 10_000;
   }
 
@@ -129,11 +145,28 @@ export class AccountUpdater {
       this.track(this.markPending(ref));
       return;
     }
+    const nowMs = performance.now();
+    const sinceLastMs = nowMs - (this.lastReportMs.get(key) ?? Number.NEGATIVE_INFINITY);
+    const delayMs = Math.max(this.debounceMs, this.minReportIntervalMs - sinceLastMs);
     const timer = setTimeout(() => {
       this.scheduled.delete(key);
+      this.rememberReport(key);
       this.track(this.reporting.run(key, async () => this.report(ref, undefined)));
-    }, this.debounceMs);
+    }, delayMs);
     this.scheduled.set(key, { ref, timer });
+  }
+
+  /** Notes a report's start; forgets containers that have not reported for a full interval. */
+  private rememberReport(key: string): void {
+    const nowMs = performance.now();
+    if (this.lastReportMs.size >= this.scheduledMax) {
+      // Bounded: one pass over at most scheduledMax entries, then the map is below the bound.
+      for (const [other, atMs] of this.lastReportMs) {
+        if (nowMs - atMs >= this.minReportIntervalMs) this.lastReportMs.delete(other);
+      }
+      if (this.lastReportMs.size >= this.scheduledMax) this.lastReportMs.clear();
+    }
+    this.lastReportMs.set(key, nowMs);
   }
 
   private track(work: Promise<unknown>): void {
@@ -145,18 +178,22 @@ export class AccountUpdater {
     void settled.finally(() => this.inFlight.delete(settled));
   }
 
-  private async report(ref: ContainerRef, txId: string | undefined): Promise<AccountReportOutcome> {
+  private async report(
+    ref: ContainerRef,
+    txId: string | undefined,
+    mayHavePending = false,
+  ): Promise<AccountReportOutcome> {
     const database = await this.options.databases.get(ref.devicePath);
     const broker = new ContainerBroker(database, ref.partition, ref.account, ref.container);
     const info = await broker.getInfo();
     const target = info?.account_update;
     if (info === undefined || target === undefined || target.hosts.length === 0) {
-      await this.clearPending(database, ref);
+      await this.clearPending(database, ref, mayHavePending);
       return 'no-target';
     }
     const outcome = await this.send(info, target, txId);
     if (outcome === 'failed') await this.writePending(database, ref);
-    else await this.clearPending(database, ref);
+    else await this.clearPending(database, ref, mayHavePending);
     return outcome;
   }
 
@@ -217,12 +254,19 @@ export class AccountUpdater {
 
   private async writePending(database: DeviceDatabase, ref: ContainerRef): Promise<void> {
     const key = pendingKey(ref.partition, ref.account, ref.container);
+    this.pendingWritten.add(AccountUpdater.keyOf(ref));
     await database.locks.run(lockName(key), async () => {
       await database.db.put(key, JSON.stringify({ since: Date.now() }));
     });
   }
 
-  private async clearPending(database: DeviceDatabase, ref: ContainerRef): Promise<void> {
+  /**
+   * Deletes the container's pending record, when there may be one: one this process wrote, or
+   * (`mayHavePending`, the retry pass) one found in the database. A record an earlier process
+   * left is cleared by the next retry pass, which reports once more.
+   */
+  private async clearPending(database: DeviceDatabase, ref: ContainerRef, mayHavePending: boolean): Promise<void> {
+    if (!this.pendingWritten.delete(AccountUpdater.keyOf(ref)) && !mayHavePending) return;
     const key = pendingKey(ref.partition, ref.account, ref.container);
     await database.locks.run(lockName(key), async () => {
       await database.db.del(key);
@@ -243,7 +287,9 @@ export class AccountUpdater {
         account: decoded.account,
         container: decoded.container ?? '',
       };
-      const outcome = await this.reporting.run(AccountUpdater.keyOf(ref), async () => this.report(ref, undefined));
+      const outcome = await this.reporting.run(AccountUpdater.keyOf(ref), async () =>
+        this.report(ref, undefined, true),
+      );
       if (outcome === 'failed') failed += 1;
       else sent += 1;
     }
