@@ -32,9 +32,10 @@ import {
   renameSync,
   rmdirSync,
   writeSync,
+  writev,
   writevSync,
 } from 'node:fs';
-import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -258,11 +259,14 @@ export class OpenedObject {
 
 /**
  * A body being written. Up to `BUFFERED_BYTES_MAX` stays in memory, so a small object costs one
- * write; a larger one streams to its temp file in `<device>/tmp/` in batches of `BATCH_BYTES`,
- * one batch on its way to the disk while the next is gathered (the caller awaits write() only
- * when both are full: backpressure). Every `SYNC_EVERY_BYTES` an fdatasync starts in the
- * background (Swift's `mb_per_sync`), so the disk writes while the body still arrives instead of
- * taking the whole object at the final fdatasync. `commit()` makes it visible, `abort()` removes it.
+ * write; a larger one streams to its temp file in `<device>/tmp/`: the chunks as they came from
+ * the socket are gathered until `BATCH_BYTES`, then handed to one writev (no copy into a bigger
+ * buffer), one batch on its way to the disk while the next is gathered. write() returns a promise
+ * only when both are full (backpressure: the caller pauses its source until it settles), so the
+ * common chunk costs no promise. The MD5 is updated chunk by chunk as each batch is written.
+ * Every `SYNC_EVERY_BYTES` an fdatasync starts in the background (Swift's `mb_per_sync`), so the
+ * disk writes while the body still arrives instead of taking the whole object at the final
+ * fdatasync. `commit()` makes it visible, `abort()` removes it.
  */
 export class DiskFileWriter {
   static readonly BUFFERED_BYTES_MAX = 64 * 1024;
@@ -270,6 +274,8 @@ export class DiskFileWriter {
   static readonly SYNC_EVERY_BYTES = 16 * 1024 * 1024;
   /** The batch being written, if any; its failure surfaces at the next write or at commit. */
   private writing: Promise<void> | undefined;
+  /** The first failure of a batch write or of a background fdatasync that matters. */
+  private failure: Error | undefined;
   /** The background fdatasync, if one runs. */
   private syncing: Promise<void> | undefined;
   private bytesSinceSync = 0;
@@ -278,7 +284,7 @@ export class DiskFileWriter {
   bytesWritten = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private handle: FileHandle | undefined;
+  private fd: number | undefined;
   private fileCreated = false;
   private done = false;
   /** After digest(), what is flushed (the trailer) is no longer body: it is not hashed. */
@@ -290,55 +296,79 @@ export class DiskFileWriter {
     private readonly tempPath: string,
   ) {}
 
-  async write(chunk: Buffer): Promise<void> {
+  /**
+   * Takes a chunk (kept, not copied: the caller must not change it). Returns a promise only when
+   * the caller must wait before the next write: a batch is in flight and the next one is full.
+   */
+  write(chunk: Buffer): Promise<void> | undefined {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
     this.bytesWritten += chunk.length;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    const threshold = this.handle === undefined ? DiskFileWriter.BUFFERED_BYTES_MAX : DiskFileWriter.BATCH_BYTES;
-    if (this.pendingBytes >= threshold) await this.flush();
+    const threshold = this.fd === undefined ? DiskFileWriter.BUFFERED_BYTES_MAX : DiskFileWriter.BATCH_BYTES;
+    if (this.pendingBytes < threshold) return undefined;
+    if (this.writing === undefined) {
+      this.startBatch();
+      return undefined;
+    }
+    return this.writing.then(() => {
+      if (this.failure !== undefined) throw this.failure;
+      // The batch that finished may already have started this one (see startBatch).
+      if (this.writing === undefined && this.pendingBytes > 0) this.startBatch();
+    });
   }
 
-  /** Waits for the batch in flight, then starts writing what is pending (without waiting for it). */
-  private async flush(): Promise<void> {
-    await this.writing;
-    if (this.handle === undefined) {
-      this.handle = await this.manager.openTemp(this.tempPath);
-      this.fileCreated = true;
-    }
-    const buffer = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
+  /** Hashes what is pending and starts writing it (the file is made on the first batch). */
+  private startBatch(): void {
+    this.fd ??= this.openFile();
+    const batch = this.pending;
+    const batchBytes = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
     if (!this.digested) {
       this.md5 ??= createHash('md5');
-      this.md5.update(buffer);
+      for (const chunk of batch) this.md5.update(chunk);
     }
-    const writing = this.writeAll(this.handle, buffer);
-    this.writing = writing;
-    // Seen by the next flush or by commit; never an unhandled rejection in between.
-    writing.catch(() => undefined);
+    const fd = this.fd;
+    this.writing = new Promise<void>((resolve) => {
+      writevAll(fd, batch, (error) => {
+        this.writing = undefined;
+        if (error !== null) {
+          this.failure ??= error;
+        } else {
+          this.bytesSinceSync += batchBytes;
+          this.maybeStartSync(fd);
+          // A full batch gathered meanwhile goes straight on: the disk never waits for the caller.
+          if (this.pendingBytes >= DiskFileWriter.BATCH_BYTES && this.failure === undefined) this.startBatch();
+        }
+        resolve();
+      });
+    });
   }
 
-  private async writeAll(handle: FileHandle, buffer: Buffer): Promise<void> {
-    let offset = 0;
-    // A short write is legal; bounded: each pass writes >= 1 byte or throws.
-    while (offset < buffer.length) {
-      const { bytesWritten } = await handle.write(buffer, offset, buffer.length - offset);
-      if (bytesWritten <= 0) throw new Error('write made no progress');
-      offset += bytesWritten;
-    }
-    this.bytesSinceSync += buffer.length;
-    if (
-      this.manager.options.fsync &&
-      this.syncing === undefined &&
-      this.bytesSinceSync >= DiskFileWriter.SYNC_EVERY_BYTES
-    ) {
-      this.bytesSinceSync = 0;
-      const syncing = handle.datasync().finally(() => {
-        if (this.syncing === syncing) this.syncing = undefined;
+  private openFile(): number {
+    const fd = this.manager.openTempSync(this.tempPath);
+    this.fileCreated = true;
+    return fd;
+  }
+
+  private maybeStartSync(fd: number): void {
+    if (!this.manager.options.fsync || this.syncing !== undefined) return;
+    if (this.bytesSinceSync < DiskFileWriter.SYNC_EVERY_BYTES) return;
+    this.bytesSinceSync = 0;
+    // A failed early sync matters only if the final one fails too: its error is dropped.
+    this.syncing = fdatasyncAsync(fd)
+      .catch(() => undefined)
+      .finally(() => {
+        this.syncing = undefined;
       });
-      this.syncing = syncing;
-      syncing.catch(() => undefined); // a failed early sync matters only if the final one fails too
-    }
+  }
+
+  /** Waits until no batch is in flight (a finishing batch may start the next one). */
+  private async settle(): Promise<void> {
+    // Bounded: each batch started here takes what is pending, and nothing is added meanwhile.
+    while (this.writing !== undefined) await this.writing;
+    if (this.failure !== undefined) throw this.failure;
   }
 
   /** The hex MD5 of what was written so far. Call once, after the last write. */
@@ -358,18 +388,18 @@ export class DiskFileWriter {
   /** Appends the metadata trailer, fsyncs, renames to `<timestamp>.<ext>` and fsyncs the folder. */
   async commit(metadata: ObjectMetadata, timestamp: Timestamp, ext: 'data' | 'meta' | 'ts'): Promise<void> {
     this.pending.push(encodeTrailer(metadata));
-    if (this.handle !== undefined) {
-      await this.flush();
-      await this.writing;
-      await this.syncing?.catch(() => undefined);
-      if (this.manager.options.fsync) await this.handle.datasync();
-      const handle = this.handle;
-      this.handle = undefined;
-      await handle.close();
+    if (this.fd !== undefined) {
+      await this.settle();
+      this.startBatch();
+      await this.settle();
+      await this.syncing;
+      if (this.manager.options.fsync) await fdatasyncAsync(this.fd);
+      const fd = this.fd;
+      this.fd = undefined;
+      closeSync(fd);
     } else {
       // Small: the whole file in one synchronous write, then one fdatasync through the pool.
-      const fd = this.manager.openTempSync(this.tempPath);
-      this.fileCreated = true;
+      const fd = this.openFile();
       try {
         writeAllSync(fd, this.pending);
         this.pending = [];
@@ -388,11 +418,42 @@ export class DiskFileWriter {
     if (this.done) return;
     this.done = true;
     this.pending = [];
-    await this.writing?.catch(() => undefined);
-    await this.syncing?.catch(() => undefined);
-    if (this.handle !== undefined) await this.handle.close().catch(() => undefined);
+    this.pendingBytes = 0;
+    this.failure ??= new Error('writer aborted');
+    while (this.writing !== undefined) await this.writing;
+    await this.syncing;
+    if (this.fd !== undefined) closeQuietly(this.fd);
+    this.fd = undefined;
     if (this.fileCreated) await unlink(this.tempPath).catch(() => undefined);
   }
+}
+
+/** Writes the buffers in order with writev, going on after a short write; `done` gets the first error. */
+function writevAll(fd: number, buffers: Buffer[], done: (error: Error | null) => void): void {
+  writev(fd, buffers, (error, written) => {
+    if (error !== null) {
+      done(error);
+      return;
+    }
+    // A short write is legal: drop what went out and write the rest (each pass writes >= 1 byte).
+    let skip = written;
+    let first = 0;
+    while (first < buffers.length && skip >= (buffers[first] as Buffer).length) {
+      skip -= (buffers[first] as Buffer).length;
+      first += 1;
+    }
+    if (first === buffers.length) {
+      done(null);
+      return;
+    }
+    if (written <= 0) {
+      done(new Error('write made no progress'));
+      return;
+    }
+    const rest = buffers.slice(first);
+    rest[0] = (rest[0] as Buffer).subarray(skip);
+    writevAll(fd, rest, done);
+  });
 }
 
 /** Writes the buffers in order: one writev for the usual case, plain writes for what a short write left. */
@@ -565,17 +626,6 @@ export class DiskFileManager {
   }
 
   /** @internal Creates a temp file (and `<device>/tmp/` when missing). */
-  async openTemp(tempPath: string): Promise<FileHandle> {
-    try {
-      return await open(tempPath, 'wx');
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      await mkdir(dirname(tempPath), { recursive: true });
-      return open(tempPath, 'wx');
-    }
-  }
-
-  /** @internal The synchronous twin of openTemp, for small files. */
   openTempSync(tempPath: string): number {
     try {
       return openSync(tempPath, 'wx');

@@ -5,7 +5,7 @@
  * the way out), and sends container updates after each change.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { finished, PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Context } from 'koa';
 import { checkMetadata, type Constraints } from '../../common/constraints.js';
 import { HttpError } from '../../common/errors.js';
@@ -272,10 +272,15 @@ class ObjectServer implements StorageServer {
     }
   }
 
-  /** Streams the request body into the writer (backpressure: one chunk in flight), checking its length. */
+  /**
+   * Streams the request body into the writer, checking its length on every chunk. The chunks come
+   * from 'data' events as the socket delivered them (an async iterator would concatenate what is
+   * buffered into a new Buffer: one more copy of every byte); the request is paused while the
+   * writer asks to wait (backpressure).
+   */
   private async receiveBody(
     ctx: Context,
-    writer: { write(chunk: Buffer): Promise<void>; bytesWritten: number },
+    writer: { write(chunk: Buffer): Promise<void> | undefined; bytesWritten: number },
     contentLength: number | undefined,
     maxFileSize: number,
   ): Promise<void> {
@@ -287,19 +292,43 @@ class ObjectServer implements StorageServer {
       request.destroy(new Error('client read timeout'));
     };
     socket.setTimeout(this.options.clientTimeoutMs, onTimeout);
+    const limit = contentLength ?? maxFileSize;
+    let onData: ((chunk: Buffer) => void) | undefined;
     try {
-      // Bounded by the body itself: the length is checked on every chunk.
-      for await (const chunk of request) {
-        await writer.write(chunk as Buffer);
-        if (contentLength !== undefined ? writer.bytesWritten > contentLength : writer.bytesWritten > maxFileSize) {
-          throw new HttpError(413, 'Your request is too large.', { code: 'TooLarge' });
-        }
-      }
+      await new Promise<void>((resolve, reject) => {
+        let failed = false;
+        const fail = (error: Error): void => {
+          if (failed) return;
+          failed = true;
+          // As leaving a for-await loop early does: the rest of the body is not wanted.
+          request.destroy();
+          reject(error);
+        };
+        onData = (chunk: Buffer): void => {
+          if (failed) return;
+          const wait = writer.write(chunk);
+          if (writer.bytesWritten > limit) {
+            wait?.catch(() => undefined);
+            fail(new HttpError(413, 'Your request is too large.', { code: 'TooLarge' }));
+            return;
+          }
+          if (wait === undefined) return;
+          request.pause();
+          wait.then(() => request.resume(), fail);
+        };
+        request.on('data', onData);
+        // Bounded by the body: 'end', an error or the close of a body cut short settles it.
+        finished(request, { writable: false }, (error) => {
+          if (error !== undefined && error !== null) fail(error);
+          else if (!failed) resolve();
+        });
+      });
     } catch (error) {
       if (error instanceof HttpError) throw error;
       if (timedOut) throw new HttpError(408, 'Request Timeout', { code: 'ClientTimeout', cause: error });
       throw new HttpError(499, 'Client Disconnect', { code: 'ClientDisconnect', cause: error });
     } finally {
+      if (onData !== undefined) request.removeListener('data', onData);
       socket.setTimeout(0);
       socket.removeListener('timeout', onTimeout);
     }
