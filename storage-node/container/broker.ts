@@ -52,9 +52,13 @@ export interface ContainerInfo {
   max_row?: number;
 }
 
-/** An object row as stored: short keys, as it is written once per object. */
+/**
+ * An object row as stored: short keys, as it is written once per object. A row has Swift's three
+ * timestamps: the data's (`t`, which decides size, ETag and deletion), the content type's and the
+ * metadata's (a POST's); the last two are stored only when newer than the one before them.
+ */
 interface StoredObjectRow {
-  /** created_at: the X-Timestamp of the PUT or DELETE. */
+  /** The data timestamp: the X-Timestamp of the PUT or DELETE. */
   t: string;
   s: number;
   c: string;
@@ -63,10 +67,54 @@ interface StoredObjectRow {
   d?: 1;
   /** The row's sequence (db/row-sequence.ts). */
   q?: number;
+  /** The content-type timestamp (a POST that changed Content-Type), when newer than `t`. */
+  ct?: string;
+  /** The metadata timestamp (the newest POST), when newer than the content type's. */
+  mt?: string;
+}
+
+const contentTypeTimestampOf = (row: StoredObjectRow): string => row.ct ?? row.t;
+const metaTimestampOf = (row: StoredObjectRow): string => row.mt ?? contentTypeTimestampOf(row);
+const newer = (a: string, b: string): string => (a > b ? a : b);
+
+/**
+ * Swift's update_new_item_from_existing: each part of a row is taken from whichever side's own
+ * timestamp is newer (size, ETag and deletion by data timestamp, the type by content-type
+ * timestamp), so a POST's update, which carries the PUT's data timestamp and newer content-type
+ * and metadata timestamps, changes the type and the last-modified time and nothing else.
+ * Returns the merged row, or undefined when the incoming one has nothing newer.
+ */
+export function mergeObjectRow(
+  existing: StoredObjectRow | undefined,
+  incoming: StoredObjectRow,
+): StoredObjectRow | undefined {
+  if (existing === undefined) return incoming;
+  const dataSide = incoming.t > existing.t ? incoming : existing;
+  const typeSide = contentTypeTimestampOf(incoming) > contentTypeTimestampOf(existing) ? incoming : existing;
+  const metaTimestamp = newer(metaTimestampOf(incoming), metaTimestampOf(existing));
+  if (dataSide === existing && typeSide === existing && metaTimestamp === metaTimestampOf(existing)) return undefined;
+  const typeTimestamp = newer(contentTypeTimestampOf(typeSide), dataSide.t);
+  const merged: StoredObjectRow = { t: dataSide.t, s: dataSide.s, c: typeSide.c, e: dataSide.e };
+  if (dataSide.d === 1) merged.d = 1;
+  if (typeTimestamp !== merged.t) merged.ct = typeTimestamp;
+  if (metaTimestamp > typeTimestamp) merged.mt = metaTimestamp;
+  return merged;
+}
+
+/** What a row adds to the container's object count and bytes used (deleted rows: nothing). */
+const rowCount = (row: StoredObjectRow | undefined): number => (row === undefined || row.d === 1 ? 0 : 1);
+const rowBytes = (row: StoredObjectRow | undefined): number => (row === undefined || row.d === 1 ? 0 : row.s);
+
+/** Merges two stored row values (replication): the merged value, or the existing one when it wins. */
+export function mergeObjectRowValue(existing: string, incoming: string): string {
+  const merged = mergeObjectRow(parseRow(existing), parseRow(incoming));
+  return merged === undefined ? existing : JSON.stringify(merged);
 }
 
 export interface ObjectRow {
   created_at: string;
+  /** The newest of the data, content-type and metadata timestamps: a listing's last_modified. */
+  meta_timestamp: string;
   size: number;
   content_type: string;
   etag: string;
@@ -152,6 +200,17 @@ function encodeInfo(info: ContainerInfo): string {
   return JSON.stringify(info);
 }
 
+function toObjectRow(row: StoredObjectRow): ObjectRow {
+  return {
+    created_at: row.t,
+    meta_timestamp: metaTimestampOf(row),
+    size: row.s,
+    content_type: row.c,
+    etag: row.e,
+    deleted: row.d === 1,
+  };
+}
+
 function parseRow(value: string): StoredObjectRow {
   const row = JSON.parse(value) as StoredObjectRow;
   if (typeof row.t !== 'string' || typeof row.s !== 'number') throw new CorruptRecordError('object row');
@@ -162,7 +221,7 @@ function parseRow(value: string): StoredObjectRow {
 function decodeListedRow(value: string): ObjectRow | undefined {
   const row = parseRow(value);
   if (row.d === 1) return undefined;
-  return { created_at: row.t, size: row.s, content_type: row.c, etag: row.e, deleted: false };
+  return toObjectRow(row);
 }
 
 export interface ContainerPutOptions {
@@ -180,6 +239,20 @@ export interface ObjectRowUpdate {
   size: number;
   contentType: string;
   etag: string;
+  /** X-Content-Type-Timestamp of a POST's update (Content-Type changed after the PUT). */
+  contentTypeTimestamp?: string;
+  /** X-Meta-Timestamp of a POST's update. */
+  metaTimestamp?: string;
+}
+
+/** The stored row of an update: Swift's rule that a content-type timestamp is a metadata one too. */
+function rowOfUpdate(update: ObjectRowUpdate): StoredObjectRow {
+  const row: StoredObjectRow = { t: update.timestamp, s: update.size, c: update.contentType, e: update.etag };
+  const typeTimestamp = newer(update.contentTypeTimestamp ?? update.timestamp, update.timestamp);
+  const metaTimestamp = newer(update.metaTimestamp ?? typeTimestamp, typeTimestamp);
+  if (typeTimestamp !== row.t) row.ct = typeTimestamp;
+  if (metaTimestamp !== typeTimestamp) row.mt = metaTimestamp;
+  return row;
 }
 
 /** Row updates per group commit: bounds one batch's memory and how long the lock is held. */
@@ -325,7 +398,7 @@ export class ContainerBroker {
   /** Records an object PUT; returns true when the row (and so perhaps the stats) changed. */
   async putObject(name: string, update: ObjectRowUpdate): Promise<boolean> {
     assert.ok(Number.isSafeInteger(update.size) && update.size >= 0, 'object size is a non-negative integer');
-    return this.mergeRow(name, { t: update.timestamp, s: update.size, c: update.contentType, e: update.etag });
+    return this.mergeRow(name, rowOfUpdate(update));
   }
 
   /** Records an object DELETE as a deleted row (Swift: size 0, application/deleted, noetag). */
@@ -388,21 +461,15 @@ export class ContainerBroker {
     for (const pending of group) {
       const id = pending.key.toString('latin1');
       const existing = current.get(id);
-      const incoming = pending.row;
-      if (existing !== undefined && existing.t >= incoming.t) {
+      const merged = mergeObjectRow(existing, pending.row);
+      if (merged === undefined) {
         outcomes.push(false);
         continue;
       }
-      if (existing !== undefined && existing.d !== 1) {
-        count -= 1;
-        bytes -= existing.s;
-      }
-      if (incoming.d !== 1) {
-        count += 1;
-        bytes += incoming.s;
-      }
-      current.set(id, incoming);
-      changed.set(id, { key: pending.key, row: incoming });
+      count += rowCount(merged) - rowCount(existing);
+      bytes += rowBytes(merged) - rowBytes(existing);
+      current.set(id, merged);
+      changed.set(id, { key: pending.key, row: merged });
       outcomes.push(true);
     }
     if (changed.size > 0) {
@@ -431,9 +498,10 @@ export class ContainerBroker {
       for (const update of updates) {
         const incoming: StoredObjectRow = update.deleted
           ? { t: update.timestamp, s: 0, c: 'application/deleted', e: 'noetag', d: 1 }
-          : { t: update.timestamp, s: update.size, c: update.contentType, e: update.etag };
+          : rowOfUpdate(update);
         const seen = newest.get(update.name);
-        if (seen === undefined || incoming.t > seen.t) newest.set(update.name, incoming);
+        const merged = mergeObjectRow(seen, incoming);
+        if (merged !== undefined) newest.set(update.name, merged);
       }
       const names = [...newest.keys()];
       const keys = names.map((name) => rowKey(this.rows, name));
@@ -451,19 +519,14 @@ export class ContainerBroker {
         if (incoming === undefined || key === undefined) return;
         const rowValue = rowValues[index];
         const existing = rowValue === undefined ? undefined : parseRow(rowValue);
-        if (existing !== undefined && existing.t >= incoming.t) return;
-        if (existing !== undefined && existing.d !== 1) {
-          count -= 1;
-          bytes -= existing.s;
-        }
-        if (incoming.d !== 1) {
-          count += 1;
-          bytes += incoming.s;
-        }
+        const merged = mergeObjectRow(existing, incoming);
+        if (merged === undefined) return;
+        count += rowCount(merged) - rowCount(existing);
+        bytes += rowBytes(merged) - rowBytes(existing);
         sequence += 1;
         changedRows += 1;
         const previous = existing === undefined ? undefined : sequenceOfRow(existing);
-        operations.push(...sequencedRowWrite(this.prefix, key, incoming, previous, sequence));
+        operations.push(...sequencedRowWrite(this.prefix, key, merged, previous, sequence));
       });
       if (changedRows === 0) return 0;
       const updated: ContainerInfo = { ...info, object_count: count, bytes_used: bytes, max_row: sequence };
@@ -476,8 +539,7 @@ export class ContainerBroker {
   async getObjectRow(name: string): Promise<ObjectRow | undefined> {
     const value = await this.database.db.get(rowKey(this.rows, name));
     if (value === undefined) return undefined;
-    const row = parseRow(value);
-    return { created_at: row.t, size: row.s, content_type: row.c, etag: row.e, deleted: row.d === 1 };
+    return toObjectRow(parseRow(value));
   }
 
   /** One listing page; see listing/scan.ts for the rules. */

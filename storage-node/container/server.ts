@@ -23,7 +23,15 @@ import { metadataFromHeaders, visibleMetadata } from '../db/metadata.js';
 import type { ReclaimResult } from '../db/reclaim.js';
 import type { DatabaseRegistry } from '../db/registry.js';
 import { deviceReclaimer, startReclaimTimer } from '../db/reclaim-timer.js';
-import { checkNames, header, integerHeader, requireTimestamp, respondEmpty, respondError } from '../db/server-edge.js';
+import {
+  checkNames,
+  header,
+  integerHeader,
+  parseTimestampHeader,
+  requireTimestamp,
+  respondEmpty,
+  respondError,
+} from '../db/server-edge.js';
 import { listingText, objectListingJson, objectListingXml, type ObjectListingEntry } from '../listing/formats.js';
 import { bestListingType, parseListingQuery, parseQueryString } from '../listing/query.js';
 import type { RequestTarget, StorageServer } from '../server-types.js';
@@ -67,6 +75,9 @@ export interface ContainerServer extends StorageServer {
   retryPendingReports(): Promise<{ sent: number; failed: number }>;
   readonly accountUpdater: AccountUpdater;
 }
+
+/** Asks a listing for each row's data timestamp as last_modified (object versioning's version ids). */
+export const LISTING_DATA_TIMESTAMP = 'x-backend-listing-data-timestamp';
 
 /** Headers kept as container metadata besides X-Container-Meta-* and X-Container-Sysmeta-*. */
 const SAVED_HEADERS = new Set([
@@ -211,6 +222,12 @@ export function createContainerServer(options: ContainerServerOptions): Containe
     if (problem !== undefined) throw badRequest(problem, 'InvalidMetadata');
   };
 
+  /** A POST's X-Content-Type-Timestamp or X-Meta-Timestamp, when the update carries one. */
+  const optionalTimestamp = (ctx: Context, name: string): string | undefined => {
+    const raw = header(ctx, name);
+    return raw === undefined ? undefined : parseTimestampHeader(raw, `Invalid ${name} header`);
+  };
+
   async function putObjectRow(ctx: Context, target: RequestTarget, object: string): Promise<void> {
     const timestamp = requireTimestamp(ctx);
     const size = integerHeader(ctx, 'x-size');
@@ -219,7 +236,14 @@ export function createContainerServer(options: ContainerServerOptions): Containe
     if (contentType === undefined) throw badRequest('Missing X-Content-Type header', 'MissingHeader');
     if (etag === undefined) throw badRequest('Missing X-Etag header', 'MissingHeader');
     const broker = await brokerFor(target);
-    const changed = await broker.putObject(object, { timestamp, size, contentType, etag });
+    const changed = await broker.putObject(object, {
+      timestamp,
+      size,
+      contentType,
+      etag,
+      contentTypeTimestamp: optionalTimestamp(ctx, 'x-content-type-timestamp'),
+      metaTimestamp: optionalTimestamp(ctx, 'x-meta-timestamp'),
+    });
     if (changed) updater.schedule(refOf(target));
     respondEmpty(ctx, 201);
   }
@@ -321,6 +345,9 @@ export function createContainerServer(options: ContainerServerOptions): Containe
     const info = await liveInfo(target);
     const broker = await brokerFor(target);
     const entries = await broker.listObjects(query);
+    // A row's last_modified is its newest timestamp, a POST's included (Swift's); object
+    // versioning asks for the data's instead, which names the current version.
+    const dataTimestamps = header(ctx, LISTING_DATA_TIMESTAMP) === 'true';
     const listing: ObjectListingEntry[] = entries.map((entry) => {
       if ('subdir' in entry) return entry;
       const { bytes, contentType } = listedSizeAndType(entry.row.size, entry.row.content_type);
@@ -329,7 +356,7 @@ export function createContainerServer(options: ContainerServerOptions): Containe
         hash: entry.row.etag,
         bytes,
         content_type: contentType,
-        last_modified: Timestamp.parse(entry.row.created_at).isoformat,
+        last_modified: Timestamp.parse(dataTimestamps ? entry.row.created_at : entry.row.meta_timestamp).isoformat,
       };
     });
     let body: string;

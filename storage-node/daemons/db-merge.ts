@@ -1,8 +1,8 @@
 /**
  * The receiving side of container and account replication: rows and info pushed by a peer merged
  * into the local database under its lock, in one atomic batch. Each row is newest-wins
- * (containers: the row's timestamp; accounts: its put and delete timestamps); the info's
- * timestamps max (created_at min), metadata item by item. A changed row takes the next number
+ * (containers: part by part, by its data, content-type and metadata timestamps; accounts: its put
+ * and delete timestamps); the info's timestamps max (created_at min), metadata item by item. A changed row takes the next number
  * of this replica's own row sequence (db/row-sequence.ts), so it is passed on to the other
  * replicas by the next pass. The stats move by the difference each changed row makes, as the
  * brokers' writes do, so a merge costs the rows it carries, not the database's size; only a
@@ -12,6 +12,7 @@
  * it carried) moves this replica's sync point for that sender in the same batch: the next pass
  * asks the sender only for rows after it.
  */
+import { mergeObjectRowValue } from '../container/broker.js';
 import { infoKey, lockName, rowsPrefix, syncPointKey } from '../db/keys.js';
 import { mergeMetadata, type MetadataItems } from '../db/metadata.js';
 import type { DeviceDatabase } from '../db/registry.js';
@@ -51,11 +52,8 @@ function maxString(a: string | undefined, b: string | undefined): string {
 /** Newest-wins for one row (both without sequence); returns the value to keep. */
 export function mergeRowValue(space: DbSpace, existing: string | undefined, incoming: string): string {
   if (existing === undefined) return incoming;
-  if (space === 'container') {
-    const a = JSON.parse(existing) as { t: string };
-    const b = JSON.parse(incoming) as { t: string };
-    return b.t > a.t ? incoming : existing;
-  }
+  // Containers: part by part, by the row's data, content-type and metadata timestamps.
+  if (space === 'container') return mergeObjectRowValue(existing, incoming);
   const a = JSON.parse(existing) as { p: string; x: string; o: number; b: number; i: number; d?: 1 };
   const b = JSON.parse(incoming) as typeof a;
   const newestA = maxString(a.p, a.x);

@@ -159,20 +159,36 @@ export function resolveOnDiskFiles(names: readonly string[]): OnDiskState {
   return state;
 }
 
+/**
+ * What only the PUT decides, whatever a later POST says (Swift's DATAFILE_SYSTEM_META and
+ * sysmeta): a POST must not turn an SLO manifest back into a plain object, nor drop the
+ * container-update overrides that its later container updates still need.
+ */
+function isDataFileSystemMetadata(lowerKey: string): boolean {
+  return lowerKey === 'x-static-large-object' || lowerKey.startsWith('x-object-sysmeta-');
+}
+
 /** The metadata a client sees: the PUT's, with a newer POST's user metadata and allowed headers. */
 export function mergeMetadata(dataMetadata: ObjectMetadata, metaMetadata: ObjectMetadata | undefined): ObjectMetadata {
   if (metaMetadata === undefined) return dataMetadata;
   const merged: ObjectMetadata = {};
   const replaced = new Set(POST_ALLOWED_HEADERS.map((h) => h.toLowerCase()));
+  const kept = new Set<string>();
   for (const [key, value] of Object.entries(dataMetadata)) {
     const lower = key.toLowerCase();
-    if (lower.startsWith('x-object-meta-') || lower.startsWith('x-object-transient-sysmeta-') || replaced.has(lower)) {
+    if (isDataFileSystemMetadata(lower)) {
+      kept.add(lower);
+    } else if (
+      lower.startsWith('x-object-meta-') ||
+      lower.startsWith('x-object-transient-sysmeta-') ||
+      replaced.has(lower)
+    ) {
       continue;
     }
     merged[key] = value;
   }
   for (const [key, value] of Object.entries(metaMetadata)) {
-    if (key === 'name' || key === 'Content-Type-Timestamp') continue;
+    if (key === 'name' || key === 'Content-Type-Timestamp' || kept.has(key.toLowerCase())) continue;
     merged[key] = value;
   }
   return merged;

@@ -1,5 +1,5 @@
 /**
- * Container updates: after an object PUT/DELETE (or a POST that changes Content-Type), the object
+ * Container updates: after an object PUT, POST or DELETE, the object
  * server tells each container server named by X-Container-Host / -Partition / -Device (comma-
  * separated lists, as Swift) with a PUT or DELETE of `/<dev>/<part>/<a>/<c>/<o>` and
  * `X-Backend-Server-Type: container`. Each call has a connect and a response timeout. The client's
@@ -38,6 +38,30 @@ export interface ContainerUpdate {
   container: string;
   object: string;
   headers: Record<string, string>;
+}
+
+/** Sysmeta a PUT stored to override its container row (Swift's container-update-override namespace). */
+const STORED_OVERRIDE_PREFIX = 'x-object-sysmeta-container-update-override-';
+
+/**
+ * The container-row fields an object's PUT overrode (an SLO's or multipart upload's whole size and
+ * its `<md5>; slo_etag=...` ETag), read back from the object's stored metadata as update headers
+ * (`X-Size`, `X-Etag`, ...). A POST's container update sends them again, as Swift's object server
+ * does: without them the row would fall back to the manifest's own size and MD5.
+ */
+export function storedContainerUpdateOverrides(metadata: Readonly<Record<string, string>>): Record<string, string> {
+  const overrides: Record<string, string> = {};
+  for (const [key, value] of Object.entries(metadata)) {
+    const lower = key.toLowerCase();
+    if (!lower.startsWith(STORED_OVERRIDE_PREFIX)) continue;
+    const field = lower
+      .slice(STORED_OVERRIDE_PREFIX.length)
+      .split('-')
+      .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+      .join('-');
+    overrides[`X-${field}`] = value;
+  }
+  return overrides;
 }
 
 function splitList(value: string | undefined): string[] {

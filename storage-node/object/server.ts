@@ -30,6 +30,7 @@ import {
   closeContainerUpdateConnections,
   containerTargets,
   sendContainerUpdates,
+  storedContainerUpdateOverrides,
   type ContainerUpdateOptions,
 } from './container-update.js';
 import { evaluateConditionals, parseRange, type ByteRange } from './http-rules.js';
@@ -533,15 +534,18 @@ class ObjectServer implements StorageServer {
       metadata['Content-Type'] = opened.metadata['Content-Type'];
     }
     await this.options.diskfiles.writeMetadataOnly(location, metadata, timestamp, 'meta');
-    if (contentTypeChanged) {
-      await this.updateContainers(ctx, location, 'PUT', opened.dataTimestamp, {
-        'X-Size': String(opened.contentLength),
-        'X-Content-Type': newContentType,
-        'X-Etag': opened.etag,
-        'X-Content-Type-Timestamp': timestamp.internal,
-        'X-Meta-Timestamp': timestamp.internal,
-      });
-    }
+    // Every POST updates the row, as Swift's does: its metadata timestamp is the listing's
+    // last_modified. The row keeps the PUT's data timestamp, and its size and ETag as the PUT
+    // overrode them; without a new type the update's content-type timestamp is the data's, older
+    // than any type an earlier POST set, so the container keeps that one.
+    await this.updateContainers(ctx, location, 'PUT', opened.dataTimestamp, {
+      'X-Size': String(opened.contentLength),
+      'X-Content-Type': metadata['Content-Type'] ?? 'application/octet-stream',
+      'X-Etag': opened.etag,
+      ...(contentTypeChanged ? { 'X-Content-Type-Timestamp': timestamp.internal } : {}),
+      'X-Meta-Timestamp': timestamp.internal,
+      ...storedContainerUpdateOverrides(opened.metadata),
+    });
     ctx.status = 202;
     ctx.body = '';
   }

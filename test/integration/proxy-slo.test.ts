@@ -74,6 +74,59 @@ test('manifest PUT stores an SLO; GET streams the segments; ETag is the md5 of t
   t.regex(row?.hash ?? '', /^[0-9a-f]{32}$/);
 });
 
+interface ListingRow {
+  name: string;
+  bytes: number;
+  hash: string;
+  content_type: string;
+  last_modified: string;
+  slo_etag?: string;
+}
+
+async function listingRow(t: { context: Context }, name: string): Promise<ListingRow | undefined> {
+  const listing = await request(t, 'GET', '/c?format=json');
+  return (JSON.parse(listing.body.toString()) as ListingRow[]).find((item) => item.name === name);
+}
+
+/** A listing's last_modified for an X-Timestamp (`1795641480.85287` -> `...T21:18:00.852870`). */
+function listedTime(xTimestamp: string | null): string {
+  const [seconds = '0', fraction = ''] = (xTimestamp ?? '').split('.');
+  return `${new Date(Number(seconds) * 1000).toISOString().slice(0, 19)}.${fraction.padEnd(6, '0')}`;
+}
+
+test('a POST (new Content-Type, then metadata only) keeps the SLO and its listing size and ETags', async (t) => {
+  const put = await request(t, 'PUT', '/c/posted?multipart-manifest=put', {}, manifest());
+  t.is(put.status, 201, put.body.toString());
+  const sloEtag = md5(SEGMENTS.map((data) => md5(data)).join(''));
+  const size = SEGMENTS.join('').length;
+  const before = await listingRow(t, 'posted');
+  t.is(before?.slo_etag, `"${sloEtag}"`);
+
+  const typed = await request(t, 'POST', '/c/posted', { 'Content-Type': 'text/csv' });
+  t.is(typed.status, 202);
+  const head = await request(t, 'HEAD', '/c/posted');
+  t.is(head.headers.get('x-static-large-object'), 'True', 'still a large object');
+  t.is(head.headers.get('etag'), `"${sloEtag}"`);
+  t.is(head.headers.get('content-length'), String(size));
+  t.is(head.headers.get('content-type'), 'text/csv');
+  const afterType = await listingRow(t, 'posted');
+  t.is(afterType?.content_type, 'text/csv');
+  t.is(afterType?.bytes, size, 'the whole size, not the manifest');
+  t.is(afterType?.hash, before?.hash, "the manifest's own MD5, as Swift");
+  t.is(afterType?.slo_etag, `"${sloEtag}"`);
+  t.is(afterType?.last_modified, listedTime(head.headers.get('x-timestamp')), 'the POST is the last modification');
+
+  const meta = await request(t, 'POST', '/c/posted', { 'X-Object-Meta-Color': 'blue' });
+  t.is(meta.status, 202);
+  const afterMeta = await listingRow(t, 'posted');
+  const headAfterMeta = await request(t, 'HEAD', '/c/posted');
+  t.is(afterMeta?.content_type, 'text/csv', 'a POST without a type keeps the one set before');
+  t.is(afterMeta?.bytes, size);
+  t.is(afterMeta?.slo_etag, `"${sloEtag}"`);
+  t.is(afterMeta?.last_modified, listedTime(headAfterMeta.headers.get('x-timestamp')));
+  t.true((afterMeta?.last_modified ?? '') > (afterType?.last_modified ?? ''));
+});
+
 test('Range across segments, suffix ranges, several ranges, and 416', async (t) => {
   const whole = SEGMENTS.join('');
   const one = await request(t, 'GET', '/c/big', { Range: 'bytes=3-8' });

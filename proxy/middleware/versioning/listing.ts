@@ -16,6 +16,7 @@ import { swiftState } from '../../state.js';
 import { DELETE_MARKER_TYPE } from '../versioning-legacy.js';
 import {
   ALLOW_RESERVED,
+  LISTING_DATA_TIMESTAMP,
   RESERVED_CHAR,
   currentVersionId,
   splitVersionObjectName,
@@ -71,7 +72,8 @@ async function fetchRows(
   const response = await swiftState(ctx).subrequest({
     method: 'GET',
     path: `${path}?${query}`,
-    headers: reserved ? { [ALLOW_RESERVED]: 'true' } : {},
+    // The current objects' version ids are their data timestamps, which a POST does not move.
+    headers: reserved ? { [ALLOW_RESERVED]: 'true' } : { [LISTING_DATA_TIMESTAMP]: 'true' },
     preAuthed: reserved,
     source: 'OV',
   });

@@ -36,6 +36,8 @@ export const SYSMETA_CONTAINER = 'x-container-sysmeta-versions-container';
 export const SYSMETA_TOGGLES = 'x-container-sysmeta-versions-toggles';
 /** Internal requests to reserved names carry this (clients cannot: gatekeeper strips x-backend-*). */
 export const ALLOW_RESERVED = 'x-backend-allow-reserved-names';
+/** Container listings then give each row's data timestamp as last_modified (storage-node/container/server.ts). */
+export const LISTING_DATA_TIMESTAMP = 'x-backend-listing-data-timestamp';
 /** At most this many switches of X-Versions-Enabled are remembered (about 1.2 KB of sysmeta). */
 export const TOGGLES_MAX = 64;
 

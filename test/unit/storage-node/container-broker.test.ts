@@ -75,6 +75,7 @@ test('object rows: newest timestamp wins and stats stay exact', async (t) => {
     t.is(info?.bytes_used, 7);
     t.deepEqual(await broker.getObjectRow('p'), {
       created_at: ts(5),
+      meta_timestamp: ts(5),
       size: 0,
       content_type: 'application/deleted',
       etag: 'noetag',
@@ -92,6 +93,41 @@ test('object rows: newest timestamp wins and stats stay exact', async (t) => {
       listed.map((entry) => ('name' in entry ? entry.name : entry.subdir)),
       ['o'],
     );
+  } finally {
+    await temp.cleanup();
+  }
+});
+
+test("object rows: a POST's update changes the type and last-modified time, never the size or ETag", async (t) => {
+  const temp = await openTempDatabase();
+  try {
+    const broker = new ContainerBroker(temp.database, 5, 'AUTH_a', 'c');
+    await broker.put(put(0), DEFAULT_CONSTRAINTS);
+    t.true(await broker.putObject('o', { ...row(2, 10), etag: 'slo; slo_etag=abc' }));
+    // The object server sends a POST's update with the PUT's data timestamp and its own ones.
+    const post = (seconds: number, contentType: string, typeChanged: boolean) => ({
+      timestamp: ts(2),
+      size: 10,
+      contentType,
+      etag: 'slo; slo_etag=abc',
+      contentTypeTimestamp: typeChanged ? ts(seconds) : undefined,
+      metaTimestamp: ts(seconds),
+    });
+    t.true(await broker.putObject('o', post(3, 'text/csv', true)));
+    t.like(await broker.getObjectRow('o'), { created_at: ts(2), meta_timestamp: ts(3), content_type: 'text/csv' });
+    t.true(await broker.putObject('o', post(4, 'text/csv', false)));
+    t.like(await broker.getObjectRow('o'), { meta_timestamp: ts(4), content_type: 'text/csv', size: 10 });
+    t.false(await broker.putObject('o', post(4, 'text/csv', false)), 'the same POST again changes nothing');
+    t.false(await broker.putObject('o', post(1, 'image/png', true)), 'an older type loses');
+    t.like(await broker.getObjectRow('o'), { etag: 'slo; slo_etag=abc', content_type: 'text/csv' });
+    let info = await broker.getInfo();
+    t.is(info?.object_count, 1);
+    t.is(info?.bytes_used, 10);
+    // A newer PUT brings its own data and type.
+    t.true(await broker.putObject('o', row(5, 3)));
+    t.like(await broker.getObjectRow('o'), { created_at: ts(5), meta_timestamp: ts(5), content_type: 'text/plain' });
+    info = await broker.getInfo();
+    t.is(info?.bytes_used, 3);
   } finally {
     await temp.cleanup();
   }

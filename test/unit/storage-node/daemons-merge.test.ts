@@ -39,6 +39,18 @@ test('container rows: newest timestamp wins', (t) => {
   t.is(mergeRowValue('container', undefined, older), older);
 });
 
+test("container rows: a POST's content type and metadata timestamp merge with the PUT's data, in either order", (t) => {
+  const put = JSON.stringify({ t: '1700000000.00000', s: 5, c: 'text/plain', e: 'x' });
+  const posted = JSON.stringify({ t: '1700000000.00000', s: 5, c: 'text/csv', e: 'x', ct: '1700000002.00000' });
+  const overwritten = JSON.stringify({ t: '1700000001.00000', s: 7, c: 'image/png', e: 'y' });
+  // A replica that saw the POST but not a newer PUT made before it: newer data, the POST's type.
+  const merged = { t: '1700000001.00000', s: 7, c: 'text/csv', e: 'y', ct: '1700000002.00000' };
+  t.deepEqual(JSON.parse(mergeRowValue('container', posted, overwritten)), merged);
+  t.deepEqual(JSON.parse(mergeRowValue('container', overwritten, posted)), merged);
+  t.is(mergeRowValue('container', put, posted), posted);
+  t.is(mergeRowValue('container', posted, put), posted);
+});
+
 test('account rows: put and delete timestamps each the newest, stats of the newer report', (t) => {
   const a = JSON.stringify({ p: '1700000000.00000', x: '0000000000.00000', o: 5, b: 50, i: 0 });
   const b = JSON.stringify({ p: '1700000000.00000', x: '1700000002.00000', o: 0, b: 0, i: 0 });
