@@ -1,13 +1,17 @@
 /**
  * The proxy's Koa app and its request pipeline: an ordered list of named stages, read top to
- * bottom like Swift's `[pipeline:main]`:
+ * bottom like Swift's `[pipeline:main]`. `defaultStages` holds the core ones:
  *
  *   catch_errors  transaction id, error bodies, access log
  *   gatekeeper    strips internal headers from clients
  *   healthcheck   GET /healthcheck
  *   info          GET /info
+ *   s3api         S3 requests, translated to Swift ones
  *   tempauth      tokens; installs authorize()          <- AUTH_STAGE
  *   proxy-server  account / container / object controllers
+ *
+ * and the feature stages go between them (middleware/object-features.ts, api-features.ts); the
+ * whole list, each stage with one line, is in etc/proxy-server.conf's `[pipeline:main]`.
  *
  * Adding a middleware (in its own file): export a factory returning a Koa middleware and insert
  * it with `createApp(config, { stages: (list) => insertBefore(list, 'proxy-server', {...}) })`,

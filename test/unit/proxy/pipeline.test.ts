@@ -2,7 +2,7 @@
  * The proxy app in-process (no storage nodes): tempauth tokens, the stage list, and subrequests
  * run through the stages after auth with the caller's identity.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -126,6 +126,12 @@ test('the stage list is ordered and named: inserted stages land where asked, the
   t.true(at('gatekeeper') < at('healthcheck') && at('healthcheck') < at('info') && at('info') < at('tempauth'));
   t.is(at('test-stage'), at('tempauth') + 1);
   t.is(names.at(-1), 'proxy-server');
+});
+
+test("etc/proxy-server.conf's pipeline line names the stages the proxy runs, in order", async (t) => {
+  const sample = parseIni(await readFile(new URL('../../../../etc/proxy-server.conf', import.meta.url), 'utf8'));
+  const running = t.context.proxy.stages.map((stage) => stage.name).filter((name) => name !== 'test-stage');
+  t.deepEqual(sample['pipeline:main']?.pipeline?.split(/\s+/), running);
 });
 
 test('subrequests run the stages after auth with the caller identity and never throw', async (t) => {
