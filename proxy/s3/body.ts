@@ -1,9 +1,9 @@
 /**
  * The request body as the S3 layer hands it on: decoded from aws-chunked when the client used a
- * streaming payload, and checked while it streams (SHA-256 of a signed payload, Content-MD5,
- * x-amz-checksum-* headers or trailers). Nothing is buffered. The first failure is kept in
- * `failure()` so the caller can answer with S3's error (e.g. XAmzContentSHA256Mismatch) rather
- * than the status of the aborted Swift write.
+ * streaming payload, and checked while it streams (SHA-256 of a signed payload, x-amz-checksum-*
+ * headers or trailers, and Content-MD5 unless Swift checks that itself). Nothing is buffered.
+ * The first failure is kept in `failure()` so the caller can answer with S3's error (e.g.
+ * XAmzContentSHA256Mismatch) rather than the status of the aborted Swift write.
  */
 import type { Readable } from 'node:stream';
 import { AwsChunkedDecoder } from './chunked.js';
@@ -29,6 +29,15 @@ export interface CheckedBody {
 
 type HeaderGetter = (name: string) => string | undefined;
 
+export interface BodyUse {
+  /**
+   * The body is written to a Swift object with Content-MD5 as its `ETag` header (object.ts
+   * storeBody): the object servers verify the MD5 and refuse a mismatch with 422, which the
+   * caller answers as BadDigest, so it is not hashed a second time here.
+   */
+  storedWithEtag?: boolean;
+}
+
 function parseLength(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const length = Number(value);
@@ -41,6 +50,7 @@ export function prepareBody(
   header: HeaderGetter,
   auth: SigV4Auth | undefined,
   maxLength: number,
+  use: BodyUse = {},
 ): CheckedBody {
   const payload = auth?.payloadHash ?? UNSIGNED_PAYLOAD;
   const contentEncoding = header('content-encoding') ?? '';
@@ -121,8 +131,9 @@ export function prepareBody(
     expected,
     expectedSha256Hex: signedHash,
     expectedMd5Base64: contentMd5,
-    // The object controller hashes what it stores and answers the ETag: no second MD5 here.
+    // The object servers hash what they store and the proxy answers their ETag: no second MD5 here.
     md5: false,
+    md5CheckedByStore: use.storedWithEtag === true,
     expectedLength: decoder === undefined ? length : undefined,
     maxLength,
     lateExpected: () => {

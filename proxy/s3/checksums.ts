@@ -98,10 +98,16 @@ export interface BodyCheckOptions {
   expectedMd5Base64?: string;
   /**
    * Compute the MD5 even without Content-MD5 (default true). The S3 PUT path turns it off: the
-   * proxy's object controller already hashes every byte it stores and answers the ETag, so a
+   * object servers hash every byte they store and the proxy answers their agreed ETag, so a
    * second MD5 here would only burn a core on large objects.
    */
   md5?: boolean;
+  /**
+   * Content-MD5 is checked by whoever stores the body (the S3 PUT path sends it to Swift as the
+   * `ETag` header, which the object servers verify, answering 422 on a mismatch): no MD5 here
+   * either. An MD5 of 64 MiB costs about as much CPU as the rest of the proxy's work on it.
+   */
+  md5CheckedByStore?: boolean;
   /** Exact byte count the body must have, when known. */
   expectedLength?: number;
   /** Largest body accepted; more is EntityTooLarge. */
@@ -127,7 +133,8 @@ export class BodyCheckTransform extends Transform {
 
   constructor(private readonly options: BodyCheckOptions = {}) {
     super();
-    if (options.md5 !== false || options.expectedMd5Base64 !== undefined) this.md5 = createHash('md5');
+    const md5Wanted = options.expectedMd5Base64 !== undefined && options.md5CheckedByStore !== true;
+    if (options.md5 !== false || md5Wanted) this.md5 = createHash('md5');
     if (options.expectedSha256Hex !== undefined) this.sha256 = createHash('sha256');
     const wanted = new Set<ChecksumAlgorithm>(options.checksums ?? []);
     for (const key of Object.keys(options.expected ?? {})) wanted.add(key as ChecksumAlgorithm);
@@ -171,7 +178,7 @@ export class BodyCheckTransform extends Transform {
     if (o.expectedLength !== undefined && this.length !== o.expectedLength) throw S3Errors.incompleteBody();
     const md5 = this.md5?.digest();
     this.md5Hex = md5?.toString('hex') ?? '';
-    if (o.expectedMd5Base64 !== undefined && md5?.toString('base64') !== o.expectedMd5Base64)
+    if (o.expectedMd5Base64 !== undefined && md5 !== undefined && md5.toString('base64') !== o.expectedMd5Base64)
       throw S3Errors.badDigest();
     if (this.sha256 !== undefined && o.expectedSha256Hex !== undefined) {
       const computed = this.sha256.digest('hex');

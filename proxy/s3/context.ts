@@ -5,7 +5,7 @@
  * S3 ETag, because a multipart object's S3 ETag is not the manifest's Swift ETag).
  */
 import type { Readable } from 'node:stream';
-import type { CheckedBody } from './body.js';
+import type { BodyUse, CheckedBody } from './body.js';
 import { S3Error, S3Errors } from './errors.js';
 import type { SwiftClient, SwiftSubresponse } from './swift-client.js';
 import { xmlDocument, type XmlElementNode } from './xml.js';
@@ -35,7 +35,7 @@ export interface S3Context {
   owner: S3Owner;
   requestId: string;
   /** The request body, decoded and checked while read. Call at most once. */
-  body(): CheckedBody;
+  body(use?: BodyUse): CheckedBody;
   nowMs: number;
   log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
 }

@@ -187,10 +187,10 @@ export function s3api(options: S3ApiOptions): Middleware {
         requestId: state.txId,
         nowMs,
         log: state.log,
-        body: () => {
+        body: (use) => {
           if (bodyTaken) throw new Error('s3api: request body read twice');
           bodyTaken = true;
-          return prepareBody(ctx.req, (name) => s3.header(name), auth, MAX_OBJECT_SIZE);
+          return prepareBody(ctx.req, (name) => s3.header(name), auth, MAX_OBJECT_SIZE, use);
         },
       };
       const response = await routeS3(s3);

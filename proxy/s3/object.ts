@@ -321,7 +321,8 @@ export async function storeBody(
   object: string,
   headers: Record<string, string>,
 ): Promise<StoredBody> {
-  const body = ctx.body();
+  // Content-MD5 goes to Swift as the ETag (below), whose object servers check it.
+  const body = ctx.body({ storedWithEtag: true });
   const swiftHeaders: Record<string, string> = { ...headers };
   if (body.length !== undefined) swiftHeaders['content-length'] = String(body.length);
   else swiftHeaders['transfer-encoding'] = 'chunked';

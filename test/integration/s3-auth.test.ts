@@ -273,6 +273,55 @@ test('STREAMING-UNSIGNED-PAYLOAD-TRAILER with a CRC32 trailer: stored and checks
   t.is((await send({ method: 'HEAD', path: '/authb/trailer-bad' })).status, 404);
 });
 
+test('Content-MD5 (checked by the object servers, not hashed twice): a wrong one is BadDigest and keeps nothing, small, streamed or as a part', async (t) => {
+  const md5 = (data: Buffer): string => createHash('md5').update(data).digest('base64');
+  const small = Buffer.from('content md5 body');
+  // Past the proxy's buffered-PUT size, so the body streams to the object servers.
+  const large = Buffer.alloc(300 * 1024, 'streamed content md5 ');
+  for (const [name, data] of [
+    ['md5-small', small],
+    ['md5-large', large],
+  ] as const) {
+    const good = await send({
+      method: 'PUT',
+      path: `/authb/${name}`,
+      body: data,
+      headers: { 'content-md5': md5(data) },
+    });
+    t.is(good.status, 200, good.body);
+    t.is(good.headers.etag, `"${createHash('md5').update(data).digest('hex')}"`);
+    const bad = await send({
+      method: 'PUT',
+      path: `/authb/${name}-bad`,
+      body: data,
+      headers: { 'content-md5': md5(Buffer.from('other')) },
+    });
+    t.is(bad.status, 400, bad.body);
+    t.is(code(bad), 'BadDigest');
+    t.is((await send({ method: 'HEAD', path: `/authb/${name}-bad` })).status, 404);
+  }
+  const started = await send({ method: 'POST', path: '/authb/md5-parts', query: 'uploads' });
+  const uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(started.body)?.[1] ?? '';
+  const query = `partNumber=1&uploadId=${encodeURIComponent(uploadId)}`;
+  const badPart = await send({
+    method: 'PUT',
+    path: '/authb/md5-parts',
+    query,
+    body: large,
+    headers: { 'content-md5': md5(small) },
+  });
+  t.is(code(badPart), 'BadDigest');
+  const goodPart = await send({
+    method: 'PUT',
+    path: '/authb/md5-parts',
+    query,
+    body: large,
+    headers: { 'content-md5': md5(large) },
+  });
+  t.is(goodPart.status, 200, goodPart.body);
+  await send({ method: 'DELETE', path: '/authb/md5-parts', query: `uploadId=${encodeURIComponent(uploadId)}` });
+});
+
 test('unsupported operations answer NotImplemented in XML; a bad SigV2 signature is SignatureDoesNotMatch', async (t) => {
   const versions = await send({ method: 'GET', path: '/authb', query: 'versions' });
   t.is(versions.status, 501);

@@ -54,3 +54,20 @@ test('body check: Content-MD5 and checksum header mismatches', async (t) => {
   badSum.resume();
   await t.throwsAsync(pipeline(Readable.from([data]), badSum), { code: 'BadDigest' } as never);
 });
+
+test('body check: Content-MD5 left to the store is not hashed here, other checks still run', async (t) => {
+  const data = Buffer.from('payload');
+  const otherMd5 = createHash('md5').update('other').digest('base64');
+  const passed = new BodyCheckTransform({ expectedMd5Base64: otherMd5, md5: false, md5CheckedByStore: true });
+  passed.resume();
+  await pipeline(Readable.from([data]), passed);
+  t.is(passed.md5Hex, '');
+  const badSum = new BodyCheckTransform({
+    expectedMd5Base64: otherMd5,
+    md5: false,
+    md5CheckedByStore: true,
+    expected: { crc32: checksumOf('crc32', Buffer.from('x')) },
+  });
+  badSum.resume();
+  await t.throwsAsync(pipeline(Readable.from([data]), badSum), { code: 'BadDigest' } as never);
+});
