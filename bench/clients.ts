@@ -348,6 +348,12 @@ export class S3Client extends BaseClient implements StoreClient {
 
   async put(ref: ObjectRef): Promise<number> {
     const digest = this.pool.digest(ref.size, ref.variant);
+    // What the AWS CLI (botocore) and SDK v3 send for a PutObject of a file or buffer over http: the
+    // payload's SHA-256 signed, and a CRC-32 header (their default checksum), no Content-MD5.
+    const checksum: Record<string, string> =
+      digest.crc32Base64 === undefined
+        ? { 'content-md5': digest.md5Base64 }
+        : { 'x-amz-checksum-crc32': digest.crc32Base64, 'x-amz-sdk-checksum-algorithm': 'CRC32' };
     const result = await this.request(
       'PUT',
       ref.container,
@@ -355,7 +361,7 @@ export class S3Client extends BaseClient implements StoreClient {
       undefined,
       {
         'content-length': String(ref.size),
-        'content-md5': digest.md5Base64,
+        ...checksum,
         'content-type': 'application/octet-stream',
       },
       digest.sha256Hex,

@@ -2,13 +2,18 @@
  * Object bodies without client-side cost in the timed loop. One random pool buffer is made at
  * start; the body of an object of `size` bytes and variant `v` is the pool read cyclically from
  * offset `v * VARIANT_STRIDE`. Bodies are streamed as subarrays of the pool (no copy), and each
- * (size, variant)'s MD5 (hex, for ETag / GET verification) and SHA-256 (for S3 SigV4) are computed
- * once, before the timed phase that needs them (`prepare`).
+ * (size, variant)'s MD5 (hex, for ETag / GET verification), SHA-256 (for S3 SigV4) and CRC-32 (the
+ * S3 checksum the AWS CLI and SDKs send) are computed once, before the timed phase that needs
+ * them (`prepare`).
  * Different variants make consecutive objects differ, so a server that deduplicates or caches
  * by content gains nothing; the pool is larger than any cache line or page run that matters.
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import { type Writable } from 'node:stream';
+import * as zlib from 'node:zlib';
+
+// zlib.crc32 exists from Node 20.15; without it S3 PUTs send Content-MD5 instead (clients.ts).
+const nativeCrc32 = (zlib as { crc32?: (data: Buffer, value?: number) => number }).crc32;
 
 export const VARIANTS = 8;
 
@@ -26,6 +31,8 @@ export interface BodyDigest {
   readonly md5Hex: string;
   readonly md5Base64: string;
   readonly sha256Hex: string;
+  /** Base64 of the big-endian CRC-32 (x-amz-checksum-crc32); undefined without S3 or zlib.crc32. */
+  readonly crc32Base64?: string;
 }
 
 export class PayloadPool {
@@ -72,15 +79,21 @@ export class PayloadPool {
     if (known !== undefined) return known;
     const md5 = createHash('md5');
     const sha256 = this.withSha256 ? createHash('sha256') : undefined;
+    const crc32 = this.withSha256 ? nativeCrc32 : undefined;
+    let crc = 0;
     for (const chunk of this.chunks(size, variant)) {
       md5.update(chunk);
       sha256?.update(chunk);
+      if (crc32 !== undefined) crc = crc32(chunk, crc);
     }
     const md5Buffer = md5.digest();
+    const crcBytes = Buffer.alloc(4);
+    crcBytes.writeUInt32BE(crc >>> 0);
     const digest = {
       md5Hex: md5Buffer.toString('hex'),
       md5Base64: md5Buffer.toString('base64'),
       sha256Hex: sha256?.digest('hex') ?? '',
+      crc32Base64: crc32 === undefined ? undefined : crcBytes.toString('base64'),
     };
     this.digests.set(key, digest);
     return digest;
