@@ -47,8 +47,9 @@ export interface S3ApiOptions {
   pipeline?: () => Middleware | undefined;
   /**
    * First path segments that belong to the Swift side (API versions such as `v1`, tempauth's
-   * `auth`): an unsigned request there is Swift's. Any other unsigned GET or HEAD is an anonymous
-   * S3 request. Without this list anonymous S3 requests are not recognised.
+   * `auth`): an unsigned request there is Swift's. Any other unsigned request that names a bucket
+   * (but a CORS preflight) is an anonymous S3 request. Without this list anonymous S3 requests
+   * are not recognised.
    */
   swiftPathPrefixes?: readonly string[];
 }
@@ -74,13 +75,24 @@ export function accountOfUrl(url: string): string {
 }
 
 /**
- * An unsigned GET/HEAD that names a bucket (a first path segment that is no Swift prefix):
- * S3's anonymous access, answered only where the bucket's ACL lets everyone read.
+ * An unsigned request that names a bucket (a first path segment that is no Swift prefix): S3's
+ * anonymous access. Reads are answered where the bucket's ACL lets everyone read; anything else
+ * is S3's AccessDenied, never Swift's 401 or 404. OPTIONS (CORS preflights) stays Swift's.
  */
 function isAnonymousS3(method: string, rawPath: string, swiftPathPrefixes: readonly string[] | undefined): boolean {
-  if (swiftPathPrefixes === undefined || (method !== 'GET' && method !== 'HEAD')) return false;
+  if (swiftPathPrefixes === undefined || method === 'OPTIONS') return false;
   const first = rawPath.split('/')[1] ?? '';
   return first !== '' && !swiftPathPrefixes.includes(first);
+}
+
+/**
+ * Whether an anonymous request may go on to Swift's ACL check: only reads can. Swift's container
+ * ACLs grant anonymous users nothing but reads (`.r:*`; write ACLs have no referrer form), so the
+ * canned ACLs Nebula stores (public-read-write included, see context.ts containerReadAcl) never
+ * let an anonymous write, delete or ACL change through: S3 answers those AccessDenied.
+ */
+function isAnonymousRead(method: string): boolean {
+  return method === 'GET' || method === 'HEAD';
 }
 
 /** The bucket of a virtual-hosted-style request (`<bucket>.<storage domain>`), if it is one. */
@@ -145,8 +157,11 @@ export function s3api(options: S3ApiOptions): Middleware {
       let owner: S3Context['owner'];
       if (anonymous) {
         if (target.bucket === undefined) throw S3Errors.accessDenied();
+        // CreateBucket needs an identity whether or not the name is taken.
+        if (ctx.method === 'PUT' && target.key === undefined) throw S3Errors.accessDenied();
         const found = await anonymousAccount(state, options.users, target.bucket);
         if (found === undefined) throw S3Errors.noSuchBucket(target.bucket);
+        if (!isAnonymousRead(ctx.method)) throw S3Errors.accessDenied();
         account = found;
         owner = { id: found, displayName: found };
       } else {

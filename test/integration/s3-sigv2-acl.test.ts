@@ -176,6 +176,62 @@ async function aws(...args: string[]): Promise<{ code: number; out: string }> {
   }
 }
 
+test.serial(
+  'anonymous writes, deletes and private listings are S3 AccessDenied in XML (not Swift 401/404), whatever the bucket ACL',
+  async (t) => {
+    const client = s3.client();
+    await client.send(new CreateBucketCommand({ Bucket: 'anon-open', ACL: 'public-read' }));
+    await client.send(new PutObjectCommand({ Bucket: 'anon-open', Key: 'kept.txt', Body: 'still here' }));
+    await client.send(new CreateBucketCommand({ Bucket: 'anon-closed' }));
+    await client.send(new PutObjectCommand({ Bucket: 'anon-closed', Key: 'kept.txt', Body: 'private' }));
+    const anonymous = async (method: string, path: string, body?: string): Promise<[number, string, string]> => {
+      const response = await fetch(`${s3.endpoint}${path}`, { method, body, signal: AbortSignal.timeout(10_000) });
+      return [
+        response.status,
+        /<Code>([^<]+)<\/Code>/.exec(await response.text())?.[1] ?? '',
+        response.headers.get('content-type') ?? '',
+      ];
+    };
+    for (const bucket of ['anon-open', 'anon-closed']) {
+      const denied: [string, string, string?][] = [
+        ['PUT', `/${bucket}/new.txt`, 'anonymous body'],
+        ['DELETE', `/${bucket}/kept.txt`],
+        ['POST', `/${bucket}/big.bin?uploads`],
+        ['PUT', `/${bucket}?acl`, ''],
+        ['PUT', `/${bucket}/kept.txt?tagging`, '<Tagging><TagSet/></Tagging>'],
+        ['DELETE', `/${bucket}`],
+      ];
+      for (const [method, path, body] of denied) {
+        const [status, code, type] = await anonymous(method, path, body);
+        t.is(status, 403, `${method} ${path}`);
+        t.is(code, 'AccessDenied', `${method} ${path}`);
+        t.regex(type, /application\/xml/);
+      }
+    }
+    // Nothing changed, as the owner sees it.
+    const { storageUrl, token } = await s3.cluster.auth();
+    for (const path of ['anon-open/kept.txt', 'anon-closed/kept.txt', 'anon-open', 'anon-closed']) {
+      const head = await fetch(`${storageUrl}/${path}`, { method: 'HEAD', headers: { 'x-auth-token': token } });
+      t.true(head.status === 200 || head.status === 204, path);
+    }
+    for (const path of ['anon-open/new.txt', 'anon-closed/new.txt']) {
+      const head = await fetch(`${storageUrl}/${path}`, { method: 'HEAD', headers: { 'x-auth-token': token } });
+      t.is(head.status, 404, path);
+    }
+    // Reads: a public-read bucket lists and answers NoSuchKey; a private one is AccessDenied.
+    t.deepEqual((await anonymous('GET', '/anon-open?list-type=2')).slice(0, 1), [200]);
+    t.deepEqual((await anonymous('GET', '/anon-open/missing.txt')).slice(0, 2), [404, 'NoSuchKey']);
+    t.deepEqual((await anonymous('GET', '/anon-closed?list-type=2')).slice(0, 2), [403, 'AccessDenied']);
+    t.deepEqual((await anonymous('GET', '/anon-closed/kept.txt')).slice(0, 2), [403, 'AccessDenied']);
+    // No such bucket: NoSuchBucket, except CreateBucket, which needs an identity anyway.
+    t.deepEqual((await anonymous('PUT', '/anon-none/x', 'x')).slice(0, 2), [404, 'NoSuchBucket']);
+    t.deepEqual((await anonymous('PUT', '/anon-none', '')).slice(0, 2), [403, 'AccessDenied']);
+    // The Swift API's own paths keep Swift's answers.
+    const swiftPut = await fetch(`${storageUrl}/anon-open/swift.txt`, { method: 'PUT', body: 'x' });
+    t.is(swiftPut.status, 401);
+  },
+);
+
 test.serial('aws s3api: bucket and object subresources answer S3 XML, never a 500', async (t) => {
   t.is((await aws('s3', 'mb', 's3://sub-bucket')).code, 0);
   const file = join(dir, 'sub.txt');
