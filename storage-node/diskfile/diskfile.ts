@@ -115,6 +115,11 @@ export interface OnDiskState {
 const FILE_RE = /^(.+)\.(data|ts|meta)$/;
 const TEMP_NAME_STEM = `${process.pid.toString(36)}-${Date.now().toString(36)}-`;
 let tempCounter = 0;
+/**
+ * Bytes read from the end of a file to find its metadata without reading the body (HEAD, POST,
+ * DELETE, large GETs): footer and JSON in one read for the usual few hundred bytes of metadata.
+ */
+const METADATA_TAIL_BYTES = 4096;
 /** A hash folder holds a handful of files; more than this is garbage we refuse to walk. */
 const HASH_DIR_FILES_MAX = 10_000;
 
@@ -567,10 +572,17 @@ export class DiskFileManager {
           bodyLength = split.body.length;
         } else {
           if (size < TRAILER_FOOTER_BYTES) throw new TrailerError('file too short');
-          const jsonLength = decodeFooter(readExactlySync(fd, size - TRAILER_FOOTER_BYTES, TRAILER_FOOTER_BYTES));
+          // One read of the file's tail holds footer and metadata, unless the metadata is large.
+          const tailLength = Math.min(size, METADATA_TAIL_BYTES);
+          const tail = readExactlySync(fd, size - tailLength, tailLength);
+          const jsonLength = decodeFooter(tail.subarray(tailLength - TRAILER_FOOTER_BYTES));
           bodyLength = size - TRAILER_FOOTER_BYTES - jsonLength;
           if (bodyLength < 0) throw new TrailerError('metadata longer than the file');
-          dataMetadata = decodeMetadata(readExactlySync(fd, bodyLength, jsonLength));
+          dataMetadata = decodeMetadata(
+            jsonLength + TRAILER_FOOTER_BYTES <= tailLength
+              ? tail.subarray(tailLength - TRAILER_FOOTER_BYTES - jsonLength, tailLength - TRAILER_FOOTER_BYTES)
+              : readExactlySync(fd, bodyLength, jsonLength),
+          );
         }
       } catch (error) {
         if (error instanceof TrailerError) {
