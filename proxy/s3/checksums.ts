@@ -22,22 +22,46 @@ export interface Checksum {
 // zlib.crc32 exists from Node 20.15; it is the fast native CRC-32 (IEEE).
 const nativeCrc32 = (zlib as unknown as { crc32?: (data: Buffer, value?: number) => number }).crc32;
 
-const CRC32_TABLE = makeTable(0xedb88320);
-const CRC32C_TABLE = makeTable(0x82f63b78);
+// Slicing-by-8 tables (8 x 256 entries, one array): table k gives a byte's effect k bytes further
+// on, so the loop folds eight input bytes per step instead of one. CRC-32C has no native code in
+// Node; byte at a time it ran at ~0.4 GB/s, an eighth of zlib's CRC-32.
+const CRC32_TABLES = makeTables(0xedb88320);
+const CRC32C_TABLES = makeTables(0x82f63b78);
 
-function makeTable(polynomial: number): Uint32Array {
-  const table = new Uint32Array(256);
+function makeTables(polynomial: number): Uint32Array {
+  const tables = new Uint32Array(8 * 256);
   for (let n = 0; n < 256; n += 1) {
     let c = n;
     for (let k = 0; k < 8; k += 1) c = c & 1 ? polynomial ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
+    tables[n] = c >>> 0;
   }
-  return table;
+  for (let n = 0; n < 256; n += 1) {
+    for (let k = 1; k < 8; k += 1) {
+      const previous = tables[(k - 1) * 256 + n] ?? 0;
+      tables[k * 256 + n] = ((previous >>> 8) ^ (tables[previous & 0xff] ?? 0)) >>> 0;
+    }
+  }
+  return tables;
 }
 
-function crcUpdate(table: Uint32Array, crc: number, data: Buffer): number {
+function crcUpdate(t: Uint32Array, crc: number, data: Buffer): number {
   let c = ~crc >>> 0;
-  for (let i = 0; i < data.length; i += 1) c = (table[(c ^ (data[i] ?? 0)) & 0xff] ?? 0) ^ (c >>> 8);
+  let i = 0;
+  const end8 = data.length - (data.length % 8);
+  for (; i < end8; i += 8) {
+    const a =
+      c ^ ((data[i] ?? 0) | ((data[i + 1] ?? 0) << 8) | ((data[i + 2] ?? 0) << 16) | ((data[i + 3] ?? 0) << 24));
+    c =
+      (t[1792 + (a & 0xff)] ?? 0) ^
+      (t[1536 + ((a >>> 8) & 0xff)] ?? 0) ^
+      (t[1280 + ((a >>> 16) & 0xff)] ?? 0) ^
+      (t[1024 + (a >>> 24)] ?? 0) ^
+      (t[768 + (data[i + 4] ?? 0)] ?? 0) ^
+      (t[512 + (data[i + 5] ?? 0)] ?? 0) ^
+      (t[256 + (data[i + 6] ?? 0)] ?? 0) ^
+      (t[data[i + 7] ?? 0] ?? 0);
+  }
+  for (; i < data.length; i += 1) c = (t[(c ^ (data[i] ?? 0)) & 0xff] ?? 0) ^ (c >>> 8);
   return ~c >>> 0;
 }
 
@@ -46,7 +70,7 @@ class CrcChecksum implements Checksum {
   constructor(private readonly kind: 'crc32' | 'crc32c') {}
   update(data: Buffer): void {
     if (this.kind === 'crc32' && nativeCrc32 !== undefined) this.value = nativeCrc32(data, this.value) >>> 0;
-    else this.value = crcUpdate(this.kind === 'crc32' ? CRC32_TABLE : CRC32C_TABLE, this.value, data);
+    else this.value = crcUpdate(this.kind === 'crc32' ? CRC32_TABLES : CRC32C_TABLES, this.value, data);
   }
   digest(): string {
     const out = Buffer.alloc(4);
