@@ -3,11 +3,12 @@
  * data folder `$NEBULA_DATA` (default `./.nebula`), starts four storage nodes on 6210, 6220,
  * 6230 and 6240 (one device each, three replicas, part power 10; `$NEBULA_STORAGE_PORT` moves
  * the first, the others follow 10 apart) and the proxy on `$NEBULA_PORT` (default 8080), then
- * prints how to use it. Logs go to `<data>/log/`.
- * Ctrl-C or SIGTERM stops everything; a second start reuses the data.
+ * prints how to use it. Logs go to `<data>/log/`. A service that exits on its own is restarted
+ * (a line on stderr, then 1 s, doubling while it keeps dying); Ctrl-C or SIGTERM stops
+ * everything; a second start reuses the data.
  */
 import { join, resolve } from 'node:path';
-import { startLocalCluster } from './local-cluster.js';
+import { startLocalCluster, superviseLocalCluster } from './local-cluster.js';
 
 function portFromEnv(name: string, fallback: number): number {
   const port = Number(process.env[name] ?? fallback);
@@ -51,12 +52,16 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
+  // A service that dies on its own is started again (the others keep serving meanwhile: quorum).
+  const supervisor = superviseLocalCluster(cluster, {
+    log: (line) => process.stderr.write(`${new Date().toISOString()} ${line} (logs in ${join(dataDir, 'log')})\n`),
+  });
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
     process.stdout.write('stopping...\n');
-    cluster.stop().then(
+    supervisor.stop().then(
       () => process.exit(0),
       (error: unknown) => {
         process.stderr.write(`error while stopping: ${String(error)}\n`);
@@ -66,12 +71,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  // A service that dies on its own is reported; the others keep serving (quorum allows it).
-  for (const process_ of [cluster.proxy, ...cluster.storageNodes]) {
-    process_.child.once('exit', (code, signal) => {
-      if (!stopping) process.stderr.write(`${process_.name} exited (${code ?? signal}); see ${join(dataDir, 'log')}\n`);
-    });
-  }
 }
 
 main().catch((error: unknown) => {

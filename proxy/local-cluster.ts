@@ -350,3 +350,93 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<R
     throw error;
   }
 }
+
+export interface SupervisorOptions {
+  /** One line per event (a service that exited, its restart, a restart that failed). */
+  log(line: string): void;
+  /** Wait before the first restart of a service; doubled for each quick death in a row. */
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+  /** A service that ran this long before dying starts over at backoffMinMs. */
+  stableAfterMs?: number;
+}
+
+export interface Supervisor {
+  /** Stops restarting (pending restarts are cancelled), then stops the whole cluster. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Keeps every service of the cluster running: a storage node or proxy that exits on its own (a
+ * crash, kill -9, the OOM killer) is logged and started again on its port after a backoff (1 s,
+ * doubling up to 30 s while it keeps dying within a minute of its start), as an init system
+ * would. Only `stop()` (Ctrl-C, SIGTERM) ends the services for good.
+ */
+export function superviseLocalCluster(cluster: RunningLocalCluster, options: SupervisorOptions): Supervisor {
+  const backoffMinMs = options.backoffMinMs ?? 1_000;
+  const backoffMaxMs = options.backoffMaxMs ?? 30_000;
+  const stableAfterMs = options.stableAfterMs ?? 60_000;
+  let stopping = false;
+  const timers = new Set<NodeJS.Timeout>();
+  const restarts = new Set<Promise<void>>();
+
+  /** Where the service lives in the cluster, so stop() and the tests see its replacement. */
+  type Slot = { get(): ManagedProcess; set(process: ManagedProcess): void };
+  const slots: Slot[] = [
+    { get: () => cluster.proxy, set: (process) => (cluster.proxy = process) },
+    ...cluster.storageNodes.map((_, index) => ({
+      get: () => cluster.storageNodes[index] as ManagedProcess,
+      set: (process: ManagedProcess) => (cluster.storageNodes[index] = process),
+    })),
+  ];
+
+  const watch = (slot: Slot, startedMs: number, delayMs: number): void => {
+    const managed = slot.get();
+    managed.child.once('exit', (code, signal) => {
+      if (stopping || slot.get() !== managed) return;
+      const next = Date.now() - startedMs >= stableAfterMs ? backoffMinMs : delayMs;
+      options.log(`${managed.name} exited (${code ?? signal}); restarting it in ${next / 1000} s`);
+      schedule(slot, managed, next);
+    });
+  };
+
+  const schedule = (slot: Slot, dead: ManagedProcess, delayMs: number): void => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      if (stopping) return;
+      const restart = dead.restart().then(
+        async (started) => {
+          if (stopping) {
+            await started.stop();
+            return;
+          }
+          slot.set(started);
+          options.log(`${started.name} restarted (pid ${started.child.pid ?? '?'})`);
+          watch(slot, Date.now(), Math.min(delayMs * 2, backoffMaxMs));
+        },
+        (error: unknown) => {
+          if (stopping) return;
+          const next = Math.min(delayMs * 2, backoffMaxMs);
+          options.log(
+            `${dead.name} did not restart (${String(error).split('\n')[0]}); trying again in ${next / 1000} s`,
+          );
+          schedule(slot, dead, next);
+        },
+      );
+      restarts.add(restart);
+      void restart.finally(() => restarts.delete(restart));
+    }, delayMs);
+    timers.add(timer);
+  };
+
+  for (const slot of slots) watch(slot, Date.now(), backoffMinMs);
+  return {
+    async stop() {
+      stopping = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      await Promise.allSettled([...restarts]);
+      await cluster.stop();
+    },
+  };
+}
