@@ -11,7 +11,7 @@ import { prepareBody, rememberSigningKey } from './body.js';
 import { InPlaceCaller, type InPlaceState } from './in-place.js';
 import { MAX_OBJECT_SIZE, type S3Context, type S3Response } from './context.js';
 import { isS3Error, S3Error, S3Errors, s3ErrorXml } from './errors.js';
-import { routeS3 } from './router.js';
+import { isReadableByAnyone, routeS3 } from './router.js';
 import { parseS3Target, queryMap } from './s3-request.js';
 import { hasSigV2, parseSigV2, verifySigV2 } from './sigv2.js';
 import {
@@ -161,7 +161,8 @@ export function s3api(options: S3ApiOptions): Middleware {
         if (ctx.method === 'PUT' && target.key === undefined) throw S3Errors.accessDenied();
         const found = await anonymousAccount(state, options.users, target.bucket);
         if (found === undefined) throw S3Errors.noSuchBucket(target.bucket);
-        if (!isAnonymousRead(ctx.method)) throw S3Errors.accessDenied();
+        if (!isAnonymousRead(ctx.method) || !isReadableByAnyone(target.key, queryMap(query)))
+          throw S3Errors.accessDenied();
         account = found;
         owner = { id: found, displayName: found };
       } else {

@@ -55,6 +55,20 @@ const BUCKET_SUBRESOURCES = [
 
 const OBJECT_SUBRESOURCES = ['retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes', 'renameObject'];
 
+/**
+ * Whether a read is covered by the READ grant a public-read bucket gives everyone: listing the
+ * bucket (its objects or multipart uploads), HEAD of the bucket, and reading objects. ACLs, the
+ * location, configuration subresources and object subresources (tagging, parts, ...) need the
+ * owner's rights in S3, so an anonymous request for them is AccessDenied.
+ */
+export function isReadableByAnyone(key: string | undefined, query: ReadonlyMap<string, string>): boolean {
+  const ownerOnly =
+    key === undefined
+      ? ['acl', 'location', 'versions', ...BUCKET_SUBRESOURCES]
+      : ['acl', 'tagging', 'uploadId', ...OBJECT_SUBRESOURCES];
+  return !ownerOnly.some((name) => query.has(name));
+}
+
 function notAllowed(ctx: S3Context, resource: string): never {
   throw S3Errors.methodNotAllowed(ctx.method, resource);
 }

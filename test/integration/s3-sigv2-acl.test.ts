@@ -223,6 +223,15 @@ test.serial(
     t.deepEqual((await anonymous('GET', '/anon-open/missing.txt')).slice(0, 2), [404, 'NoSuchKey']);
     t.deepEqual((await anonymous('GET', '/anon-closed?list-type=2')).slice(0, 2), [403, 'AccessDenied']);
     t.deepEqual((await anonymous('GET', '/anon-closed/kept.txt')).slice(0, 2), [403, 'AccessDenied']);
+    t.is((await anonymous('HEAD', '/anon-open'))[0], 200);
+    // READ covers the listing and the objects, not the ACLs, the location or object subresources.
+    for (const path of [
+      '/anon-open?acl',
+      '/anon-open?location',
+      '/anon-open/kept.txt?acl',
+      '/anon-open/kept.txt?tagging',
+    ])
+      t.deepEqual((await anonymous('GET', path)).slice(0, 2), [403, 'AccessDenied'], path);
     // No such bucket: NoSuchBucket, except CreateBucket, which needs an identity anyway.
     t.deepEqual((await anonymous('PUT', '/anon-none/x', 'x')).slice(0, 2), [404, 'NoSuchBucket']);
     t.deepEqual((await anonymous('PUT', '/anon-none', '')).slice(0, 2), [403, 'AccessDenied']);
