@@ -12,9 +12,11 @@
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import test from 'ava';
 import { canonicalRequest, formatAmzDate, parseQuery, sign, signingKey, stringToSign } from '../../proxy/s3/sigv4.js';
-import { startCluster } from '../helpers/cluster.js';
+import { clusterSuite } from '../helpers/cluster-suite.js';
+import { swiftCaller } from '../helpers/swift-http.js';
+
+const test = clusterSuite({ storageNodes: 3 }, 'nebula-utf8-names-');
 
 const NAMES = [
   'a b',
@@ -412,101 +414,84 @@ function blankLastModified(body: string): string {
 }
 
 test('UTF-8 names: object verbs and listings as Swift 2.30 answers them', async (t) => {
-  const cluster = await startCluster({ storageNodes: 3 });
-  try {
-    const { token, storageUrl } = await cluster.auth();
-    const call = async (
-      method: string,
-      path: string,
-      headers: Record<string, string> = {},
-      body?: string,
-    ): Promise<{ status: number; headers: Headers; body: string }> => {
-      const response = await fetch(`${storageUrl}${path}`, {
-        method,
-        headers: { 'X-Auth-Token': token, ...headers },
-        body,
-        signal: AbortSignal.timeout(30_000),
-      });
-      return { status: response.status, headers: response.headers, body: await response.text() };
-    };
-    const container = `/${quote(CONTAINER)}`;
-    t.is((await call('PUT', container)).status, 201);
-    for (const name of CONTAINERS) t.is((await call('PUT', `/${quote(name)}`)).status, 201, name);
-    for (const name of NAMES) {
-      const put = await call('PUT', `${container}/${quote(name)}`, { 'Content-Type': 'text/plain' }, name);
-      t.is(put.status, 201, JSON.stringify(name));
-    }
-    for (const name of NAMES) {
-      const get = await call('GET', `${container}/${quote(name)}`);
-      t.is(get.status, 200, JSON.stringify(name));
-      t.is(get.body, name);
-      const head = await call('HEAD', `${container}/${quote(name)}`);
-      t.is(head.headers.get('content-length'), String(Buffer.byteLength(name)));
-    }
-
-    for (const [query, lines] of SWIFT_CONTAINER_LISTINGS) {
-      const listing = await call('GET', `${container}?${query}`);
-      t.is(listing.status, 200, query);
-      t.is(blankLastModified(listing.body), lines.join(''), query);
-    }
-    for (const [format, lines] of SWIFT_ACCOUNT_LISTINGS) {
-      const listing = await call('GET', `?prefix=utf8-&format=${format}`);
-      t.is(blankLastModified(listing.body), lines.join(''), format);
-    }
-
-    // Not UTF-8 (a lone byte, a cut sequence, an encoded surrogate, an overlong form) or a NUL.
-    for (const bad of ['%FF', '%C3%28', '%ED%A0%80', '%C0%AF', 'a%00b']) {
-      for (const path of [`${container}/${bad}`, `/${bad}`, `/${bad}/o`]) {
-        for (const method of ['PUT', 'GET', 'HEAD', 'POST', 'DELETE']) {
-          const refused = await call(method, path, method === 'PUT' ? { 'Content-Length': '0' } : {});
-          t.is(refused.status, 412, `${method} ${path}`);
-          if (method !== 'HEAD') t.is(refused.body, 'Invalid UTF8 or contains NULL');
-        }
-      }
-    }
-    const badMarker = await call('GET', `${container}?marker=%FF`);
-    t.is(badMarker.status, 400);
-    t.is(badMarker.body, '"marker" parameter not valid UTF-8');
-    t.is((await call('GET', `?prefix=%C3`)).body, '"prefix" parameter not valid UTF-8');
-
-    // The same names through the S3 API (the same listing rows); names that are not UTF-8 refused.
-    const s3 = new S3Client({
-      endpoint: cluster.proxyUrl,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'test:tester', secretAccessKey: 'testing' },
-      maxAttempts: 1,
-    });
-    try {
-      const keys = ['été/中文 😀.txt', 'été/a+b&c<d>"\'.txt', 'été/\uff5e', 'été/\ufffd'];
-      t.is((await call('PUT', '/s3-utf8')).status, 201);
-      for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: 's3-utf8', Key: key, Body: key }));
-      const listed = await s3.send(new ListObjectsV2Command({ Bucket: 's3-utf8', Prefix: 'été/' }));
-      // UTF-8 byte order after 'été/': 'a' < '中' (E4) < U+FF5E (EF BD) < U+FFFD (EF BF).
-      t.deepEqual(
-        (listed.Contents ?? []).map((entry) => entry.Key),
-        ['été/a+b&c<d>"\'.txt', 'été/中文 😀.txt', 'été/\uff5e', 'été/\ufffd'],
-      );
-      const got = await s3.send(new GetObjectCommand({ Bucket: 's3-utf8', Key: 'été/中文 😀.txt' }));
-      t.is(await got.Body?.transformToString(), 'été/中文 😀.txt');
-      for (const bad of ['/s3-utf8/%FF', '/s3-utf8/a%00b', '/s3-utf8/%ED%A0%80']) {
-        for (const method of ['PUT', 'GET']) {
-          const refused = await signedS3(cluster.proxyUrl, method, bad);
-          t.is(refused.status, 400, `${method} ${bad}`);
-          t.regex(refused.body, /<Code>InvalidURI<\/Code>/);
-        }
-      }
-      for (const key of keys) t.is((await call('DELETE', `/s3-utf8/${quote(key)}`)).status, 204);
-      t.is((await call('DELETE', '/s3-utf8')).status, 204);
-    } finally {
-      s3.destroy();
-    }
-
-    for (const name of NAMES)
-      t.is((await call('DELETE', `${container}/${quote(name)}`)).status, 204, JSON.stringify(name));
-    t.is((await call('GET', container)).status, 204);
-    t.is((await call('DELETE', container)).status, 204);
-  } finally {
-    await cluster.stop();
+  const { cluster } = t.context;
+  const user = await cluster.auth();
+  const call = swiftCaller(user, { timeoutMs: 30_000 });
+  const container = `/${quote(CONTAINER)}`;
+  t.is((await call('PUT', container)).status, 201);
+  for (const name of CONTAINERS) t.is((await call('PUT', `/${quote(name)}`)).status, 201, name);
+  for (const name of NAMES) {
+    const put = await call('PUT', `${container}/${quote(name)}`, { 'Content-Type': 'text/plain' }, name);
+    t.is(put.status, 201, JSON.stringify(name));
   }
+  for (const name of NAMES) {
+    const get = await call('GET', `${container}/${quote(name)}`);
+    t.is(get.status, 200, JSON.stringify(name));
+    t.is(get.body, name);
+    const head = await call('HEAD', `${container}/${quote(name)}`);
+    t.is(head.headers.get('content-length'), String(Buffer.byteLength(name)));
+  }
+
+  for (const [query, lines] of SWIFT_CONTAINER_LISTINGS) {
+    const listing = await call('GET', `${container}?${query}`);
+    t.is(listing.status, 200, query);
+    t.is(blankLastModified(listing.body), lines.join(''), query);
+  }
+  for (const [format, lines] of SWIFT_ACCOUNT_LISTINGS) {
+    const listing = await call('GET', `?prefix=utf8-&format=${format}`);
+    t.is(blankLastModified(listing.body), lines.join(''), format);
+  }
+
+  // Not UTF-8 (a lone byte, a cut sequence, an encoded surrogate, an overlong form) or a NUL.
+  for (const bad of ['%FF', '%C3%28', '%ED%A0%80', '%C0%AF', 'a%00b']) {
+    for (const path of [`${container}/${bad}`, `/${bad}`, `/${bad}/o`]) {
+      for (const method of ['PUT', 'GET', 'HEAD', 'POST', 'DELETE']) {
+        const refused = await call(method, path, method === 'PUT' ? { 'Content-Length': '0' } : {});
+        t.is(refused.status, 412, `${method} ${path}`);
+        if (method !== 'HEAD') t.is(refused.body, 'Invalid UTF8 or contains NULL');
+      }
+    }
+  }
+  const badMarker = await call('GET', `${container}?marker=%FF`);
+  t.is(badMarker.status, 400);
+  t.is(badMarker.body, '"marker" parameter not valid UTF-8');
+  t.is((await call('GET', `?prefix=%C3`)).body, '"prefix" parameter not valid UTF-8');
+
+  // The same names through the S3 API (the same listing rows); names that are not UTF-8 refused.
+  const s3 = new S3Client({
+    endpoint: cluster.proxyUrl,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'test:tester', secretAccessKey: 'testing' },
+    maxAttempts: 1,
+  });
+  try {
+    const keys = ['été/中文 😀.txt', 'été/a+b&c<d>"\'.txt', 'été/\uff5e', 'été/\ufffd'];
+    t.is((await call('PUT', '/s3-utf8')).status, 201);
+    for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: 's3-utf8', Key: key, Body: key }));
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: 's3-utf8', Prefix: 'été/' }));
+    // UTF-8 byte order after 'été/': 'a' < '中' (E4) < U+FF5E (EF BD) < U+FFFD (EF BF).
+    t.deepEqual(
+      (listed.Contents ?? []).map((entry) => entry.Key),
+      ['été/a+b&c<d>"\'.txt', 'été/中文 😀.txt', 'été/\uff5e', 'été/\ufffd'],
+    );
+    const got = await s3.send(new GetObjectCommand({ Bucket: 's3-utf8', Key: 'été/中文 😀.txt' }));
+    t.is(await got.Body?.transformToString(), 'été/中文 😀.txt');
+    for (const bad of ['/s3-utf8/%FF', '/s3-utf8/a%00b', '/s3-utf8/%ED%A0%80']) {
+      for (const method of ['PUT', 'GET']) {
+        const refused = await signedS3(cluster.proxyUrl, method, bad);
+        t.is(refused.status, 400, `${method} ${bad}`);
+        t.regex(refused.body, /<Code>InvalidURI<\/Code>/);
+      }
+    }
+    for (const key of keys) t.is((await call('DELETE', `/s3-utf8/${quote(key)}`)).status, 204);
+    t.is((await call('DELETE', '/s3-utf8')).status, 204);
+  } finally {
+    s3.destroy();
+  }
+
+  for (const name of NAMES)
+    t.is((await call('DELETE', `${container}/${quote(name)}`)).status, 204, JSON.stringify(name));
+  t.is((await call('GET', container)).status, 204);
+  t.is((await call('DELETE', container)).status, 204);
 });
