@@ -611,6 +611,10 @@ function waitDrain(putter: Putter, timeoutMs: number): Promise<boolean> {
  * proxy only checks that they agree). Throws 499 when the
  * client goes away, 408 when it stalls past client_timeout, 413 past max_file_size, and 503 when
  * fewer than a quorum of replicas are still receiving.
+ *
+ * The body is read in flowing mode, each chunk as the socket delivered it, paused while a
+ * replica drains: an async iterator's read() joins whatever is buffered into a new Buffer (a
+ * copy of up to a megabyte per read, and the external memory that makes V8 run full GCs).
  */
 async function streamBody(
   ctx: Context,
@@ -632,31 +636,71 @@ async function streamBody(
       body.destroy(new Error('client timeout'));
     }, deps.config.clientTimeoutMs);
   };
-  const alive = (): Putter[] => putters.filter((putter) => !putter.failed && !putter.upload.request.destroyed);
+  const isAlive = (putter: Putter): boolean => !putter.failed && !putter.upload.request.destroyed;
+  const aliveCount = (): number => putters.reduce((count, putter) => count + (isAlive(putter) ? 1 : 0), 0);
   try {
     armClientTimer();
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      armClientTimer();
-      received += chunk.length;
-      if (received > maxFileSize || (contentLength !== undefined && received > contentLength)) {
-        throw new HttpError(413, 'Your request is too large.', { code: 'TooLarge' });
-      }
-      const waits: Promise<void>[] = [];
-      for (const putter of alive()) {
-        if (!putter.upload.request.write(chunk)) {
-          waits.push(
-            waitDrain(putter, deps.config.nodeTimeoutMs).then((ok) => {
-              if (!ok) {
-                putter.failed = true;
-                putter.upload.request.destroy();
-              }
-            }),
-          );
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      let draining = 0;
+      const finish = (error?: Error): void => {
+        if (settled) return;
+        settled = true;
+        body.off('data', onData);
+        body.off('end', onEnd);
+        body.off('error', onError);
+        body.off('close', onClose);
+        if (error === undefined) {
+          resolve();
+          return;
         }
-      }
-      if (waits.length > 0) await Promise.all(waits);
-      if (alive().length < quorum) throw new HttpError(503, undefined, { code: 'ReplicasLostMidUpload' });
-    }
+        // As an async iterator left early would: the rest of the body is not wanted.
+        body.destroy();
+        reject(error);
+      };
+      const checkQuorum = (): boolean => {
+        if (aliveCount() >= quorum) return true;
+        finish(new HttpError(503, undefined, { code: 'ReplicasLostMidUpload' }));
+        return false;
+      };
+      const onDrained = (putter: Putter, ok: boolean): void => {
+        if (!ok) {
+          putter.failed = true;
+          putter.upload.request.destroy();
+        }
+        draining -= 1;
+        if (draining > 0 || settled) return;
+        if (checkQuorum()) body.resume();
+      };
+      const onData = (chunk: Buffer): void => {
+        if (settled) return;
+        armClientTimer();
+        received += chunk.length;
+        if (received > maxFileSize || (contentLength !== undefined && received > contentLength)) {
+          finish(new HttpError(413, 'Your request is too large.', { code: 'TooLarge' }));
+          return;
+        }
+        for (const putter of putters) {
+          if (!isAlive(putter) || putter.upload.request.write(chunk)) continue;
+          draining += 1;
+          void waitDrain(putter, deps.config.nodeTimeoutMs).then((ok) => onDrained(putter, ok));
+        }
+        // Bounded buffering: no more client bytes until the slowest replica has room again.
+        if (draining > 0) body.pause();
+        else checkQuorum();
+      };
+      const onEnd = (): void => finish();
+      const onError = (error: Error): void => finish(error);
+      // A stream destroyed without 'end' or 'error' (the client went away) ends the upload too.
+      const onClose = (): void => finish(new Error('client body closed before its end'));
+      body.on('data', onData);
+      body.once('end', onEnd);
+      body.once('error', onError);
+      body.once('close', onClose);
+      if (body.readableEnded) finish();
+      else if (body.destroyed) finish(body.errored ?? new Error('client body closed before its end'));
+      else body.resume();
+    });
   } catch (error) {
     abortAll(putters);
     if (error instanceof HttpError) throw error;
@@ -669,7 +713,7 @@ async function streamBody(
     abortAll(putters);
     throw new HttpError(499, 'Client Disconnect', { code: 'ClientDisconnect' });
   }
-  for (const putter of alive()) putter.upload.request.end();
+  for (const putter of putters) if (isAlive(putter)) putter.upload.request.end();
 }
 
 async function collectPutResults(ctx: Context, deps: ProxyDeps, putters: Putter[]): Promise<NodeResult[]> {
