@@ -165,16 +165,56 @@ export function sloMiddleware(options: SloOptions): Middleware {
 
 const LISTING_BYTES_MAX = 16 * 1024 * 1024;
 
+/** A JSON value as Python's json.dumps writes it (`", "` and `": "`, non-ASCII as \\uXXXX), as Swift's listings. */
+function pythonJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(pythonJson).join(', ')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.entries(value)
+      .map(([key, item]) => `${pythonJson(key)}: ${pythonJson(item)}`)
+      .join(', ')}}`;
+  }
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** `<md5>; slo_etag=<etag>[; other=params]` -> the hash without slo_etag, and the SLO ETag. */
+function splitListedHash(hash: string): { hash: string; sloEtag: string | undefined } {
+  const [etag = '', ...params] = hash.split(';').map((part) => part.trim());
+  let sloEtag: string | undefined;
+  const rest: string[] = [];
+  for (const param of params) {
+    const [key = '', value = ''] = param.split('=', 2);
+    if (key.trim() === 'slo_etag') sloEtag = value.trim();
+    else rest.push(`; ${key.trim()}=${value.trim()}`);
+  }
+  return { hash: etag + rest.join(''), sloEtag };
+}
+
 /**
- * JSON listings show an SLO's ETag apart (Swift's handle_container_listing): a row whose hash is
- * `<md5>; slo_etag=<etag>[; other=params]` gets `slo_etag: "<etag>"` and keeps the rest as hash.
+ * Listings show an SLO's ETag apart (Swift's handle_container_listing): in JSON a row whose hash
+ * is `<md5>; slo_etag=<etag>[; other=params]` gets `slo_etag: "<etag>"` and keeps the rest as
+ * hash (written as Swift's json.dumps writes it); XML, which has no field for it, shows the hash
+ * without it, as Swift's listing_formats renders the JSON.
  */
 async function rewriteListing(ctx: Context): Promise<void> {
   const type = ctx.response.headers['content-type'];
-  if (ctx.status !== 200 || typeof type !== 'string' || !type.startsWith('application/json')) return;
+  const isJson = typeof type === 'string' && type.startsWith('application/json');
+  const isXml = typeof type === 'string' && type.startsWith('application/xml');
+  if (ctx.status !== 200 || typeof type !== 'string' || !(isJson || isXml)) return;
   const length = Number(ctx.response.headers['content-length'] ?? NaN);
   if (Number.isFinite(length) && length > LISTING_BYTES_MAX) return;
   const body = await bufferBody(ctx.body as SubResponse['body'], LISTING_BYTES_MAX);
+  if (isXml) {
+    const text = body.toString('utf8');
+    const rewritten = text.replace(/<hash>([^<]*slo_etag=[^<]*)<\/hash>/g, (_, hash: string) => {
+      return `<hash>${splitListedHash(hash).hash}</hash>`;
+    });
+    ctx.body = rewritten === text ? body : Buffer.from(rewritten);
+    ctx.type = type;
+    return;
+  }
   let rows: unknown;
   try {
     rows = JSON.parse(body.toString('utf8'));
@@ -188,17 +228,12 @@ async function rewriteListing(ctx: Context): Promise<void> {
   let changed = false;
   for (const row of rows as { hash?: unknown; slo_etag?: string }[]) {
     if (typeof row.hash !== 'string' || !row.hash.includes('slo_etag=')) continue;
-    const [etag = '', ...params] = row.hash.split(';').map((part) => part.trim());
-    const rest: string[] = [];
-    for (const param of params) {
-      const [key = '', value = ''] = param.split('=', 2);
-      if (key.trim() === 'slo_etag') row.slo_etag = `"${value.trim()}"`;
-      else rest.push(`; ${key.trim()}=${value.trim()}`);
-    }
-    row.hash = etag + rest.join('');
+    const split = splitListedHash(row.hash);
+    row.hash = split.hash;
+    if (split.sloEtag !== undefined) row.slo_etag = `"${split.sloEtag}"`;
     changed = true;
   }
-  ctx.body = changed ? Buffer.from(JSON.stringify(rows)) : body;
+  ctx.body = changed ? Buffer.from(pythonJson(rows)) : body;
   ctx.type = type;
 }
 

@@ -125,6 +125,11 @@ test('a POST (new Content-Type, then metadata only) keeps the SLO and its listin
   t.is(afterMeta?.slo_etag, `"${sloEtag}"`);
   t.is(afterMeta?.last_modified, listedTime(headAfterMeta.headers.get('x-timestamp')));
   t.true((afterMeta?.last_modified ?? '') > (afterType?.last_modified ?? ''));
+  // Written as Swift writes it: Python's JSON spacing, and XML with the hash alone.
+  const json = (await request(t, 'GET', '/c?format=json&prefix=posted')).body.toString();
+  t.true(json.includes(`"bytes": ${size}, "hash": "${before?.hash ?? ''}", "name": "posted"`), json);
+  const xml = (await request(t, 'GET', '/c?format=xml&prefix=posted')).body.toString();
+  t.true(xml.includes(`<name>posted</name><hash>${before?.hash ?? ''}</hash><bytes>${size}</bytes>`), xml);
 });
 
 test('Range across segments, suffix ranges, several ranges, and 416', async (t) => {
