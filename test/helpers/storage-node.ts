@@ -17,6 +17,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -222,4 +223,59 @@ export async function startStorageNode(options: StorageNodeOptions = {}): Promis
     return node;
   };
   return make(options.port);
+}
+
+export interface NodeReply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  /** False when the server cut the connection before the whole body arrived. */
+  complete: boolean;
+}
+
+/**
+ * One request straight to a storage node over its own connection: the body whole, or in pieces
+ * each sent after the socket took the previous one (backpressure, as a real client streams).
+ * Resolves with what arrived even when the server cuts the answer short (`complete` says so).
+ */
+export function callStorageNode(
+  node: { host: string; port: number },
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: Buffer | string | Buffer[],
+  timeoutMs = 10_000,
+): Promise<NodeReply> {
+  return new Promise((resolve, reject) => {
+    const outgoing = request(
+      { host: node.host, port: node.port, method, path, headers, timeout: timeoutMs, agent: false },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        const done = (): void =>
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            body: Buffer.concat(chunks),
+            complete: response.complete,
+          });
+        response.on('end', done);
+        response.on('error', done);
+        response.on('aborted', done);
+      },
+    );
+    outgoing.on('timeout', () => outgoing.destroy(new Error('timeout')));
+    outgoing.on('error', reject);
+    if (!Array.isArray(body)) {
+      outgoing.end(body);
+      return;
+    }
+    const send = async (): Promise<void> => {
+      for (const piece of body) {
+        if (!outgoing.write(piece)) await new Promise((resume) => outgoing.once('drain', resume));
+      }
+      outgoing.end();
+    };
+    send().catch(reject);
+  });
 }

@@ -8,11 +8,10 @@
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import { request, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Timestamp } from '../../common/timestamp.js';
-import { startStorageNode, type RunningStorageNode } from '../helpers/storage-node.js';
+import { callStorageNode, startStorageNode, type NodeReply, type RunningStorageNode } from '../helpers/storage-node.js';
 
 let node: RunningStorageNode;
 
@@ -25,37 +24,13 @@ test.after.always(async () => {
   await node?.stop();
 });
 
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
-
 /** Sends the body in the given pieces, each after the previous one was taken by the socket. */
-function call(method: string, path: string, headers: Record<string, string>, pieces: Buffer[] = []): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const outgoing = request(
-      { host: node.host, port: node.port, method, path, headers, timeout: 60_000 },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () =>
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }),
-        );
-        response.on('error', reject);
-      },
-    );
-    outgoing.on('timeout', () => outgoing.destroy(new Error('timeout')));
-    outgoing.on('error', reject);
-    const send = async (): Promise<void> => {
-      for (const piece of pieces) {
-        if (!outgoing.write(piece)) await new Promise((resume) => outgoing.once('drain', resume));
-      }
-      outgoing.end();
-    };
-    send().catch(reject);
-  });
-}
+const call = (
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  pieces: Buffer[] = [],
+): Promise<NodeReply> => callStorageNode(node, method, path, headers, pieces, 60_000);
 
 const md5 = (data: Buffer): string => createHash('md5').update(data).digest('hex');
 

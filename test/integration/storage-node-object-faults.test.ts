@@ -8,51 +8,26 @@
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { hashPath } from '../../common/hash-path.js';
 import { Timestamp } from '../../common/timestamp.js';
-import { freePort, startStorageNode, type RunningStorageNode } from '../helpers/storage-node.js';
+import {
+  callStorageNode,
+  freePort,
+  startStorageNode,
+  type NodeReply,
+  type RunningStorageNode,
+} from '../helpers/storage-node.js';
 
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-  /** False when the server cut the connection before the whole body arrived. */
-  complete: boolean;
-}
-
-function call(
+const call = (
   node: RunningStorageNode,
   method: string,
   path: string,
   headers: Record<string, string> = {},
   body?: Buffer | string,
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const outgoing = request(
-      { host: node.host, port: node.port, method, path, headers, timeout: 15_000, agent: false },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        const done = (): void =>
-          resolve({
-            status: response.statusCode ?? 0,
-            headers: response.headers,
-            body: Buffer.concat(chunks),
-            complete: response.complete,
-          });
-        response.on('end', done);
-        response.on('error', done);
-        response.on('aborted', done);
-      },
-    );
-    outgoing.on('timeout', () => outgoing.destroy(new Error('timeout')));
-    outgoing.on('error', reject);
-    outgoing.end(body);
-  });
-}
+): Promise<NodeReply> => callStorageNode(node, method, path, headers, body, 15_000);
 
 let tick = 0;
 function ts(): string {
@@ -65,7 +40,7 @@ function put(
   path: string,
   body: Buffer | string,
   headers: Record<string, string> = {},
-): Promise<Reply> {
+): Promise<NodeReply> {
   return call(
     node,
     'PUT',

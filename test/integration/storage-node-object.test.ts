@@ -7,12 +7,11 @@
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { request, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { hashPath } from '../../common/hash-path.js';
 import { Timestamp } from '../../common/timestamp.js';
-import { startStorageNode, type RunningStorageNode } from '../helpers/storage-node.js';
+import { callStorageNode, startStorageNode, type NodeReply, type RunningStorageNode } from '../helpers/storage-node.js';
 
 let node: RunningStorageNode;
 
@@ -24,35 +23,12 @@ test.after.always(async () => {
   await node?.stop();
 });
 
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
-
-function call(
+const call = (
   method: string,
   path: string,
   headers: Record<string, string> = {},
-  body?: Buffer | string,
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const outgoing = request(
-      { host: node.host, port: node.port, method, path, headers, timeout: 10_000 },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () =>
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }),
-        );
-        response.on('error', reject);
-      },
-    );
-    outgoing.on('timeout', () => outgoing.destroy(new Error('timeout')));
-    outgoing.on('error', reject);
-    outgoing.end(body);
-  });
-}
+  body?: Buffer | string | Buffer[],
+): Promise<NodeReply> => callStorageNode(node, method, path, headers, body);
 
 let tick = 0;
 /** Increasing timestamps near now, unique per call. */
@@ -63,7 +39,7 @@ function ts(): string {
 
 const md5 = (data: Buffer | string): string => createHash('md5').update(data).digest('hex');
 
-function put(path: string, body: Buffer | string, headers: Record<string, string> = {}): Promise<Reply> {
+function put(path: string, body: Buffer | string, headers: Record<string, string> = {}): Promise<NodeReply> {
   return call(
     'PUT',
     path,
@@ -289,27 +265,12 @@ test.serial('PUT with a wrong ETag is 422 and keeps nothing; a right quoted ETag
 test.serial('chunked transfer encoding PUT streams a body of unknown length', async (t) => {
   const parts = [randomBytes(70_000), randomBytes(1), randomBytes(200_000)];
   const whole = Buffer.concat(parts);
-  const reply = await new Promise<Reply>((resolve, reject) => {
-    const outgoing = request(
-      {
-        host: node.host,
-        port: node.port,
-        method: 'PUT',
-        path: '/sda1/5/a/c/chunked',
-        headers: { 'x-timestamp': ts(), 'content-type': 'a/b', 'transfer-encoding': 'chunked' },
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () =>
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }),
-        );
-      },
-    );
-    outgoing.on('error', reject);
-    for (const part of parts) outgoing.write(part);
-    outgoing.end();
-  });
+  const reply = await call(
+    'PUT',
+    '/sda1/5/a/c/chunked',
+    { 'x-timestamp': ts(), 'content-type': 'a/b', 'transfer-encoding': 'chunked' },
+    parts,
+  );
   t.is(reply.status, 201);
   t.is(reply.headers.etag, md5(whole));
   const got = await call('GET', '/sda1/5/a/c/chunked');
