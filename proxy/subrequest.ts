@@ -40,6 +40,32 @@ export async function bufferBody(body: SubResponse['body'], maxBytes = DEFAULT_B
   return Buffer.concat(chunks);
 }
 
+/**
+ * A subrequest's request headers (lower-case names, the caller's Host when it names none, the
+ * parent's transaction id) and its body as a stream, with Content-Length for a whole body; no
+ * body gives `undefined` and Content-Length 0 unless the caller set one.
+ */
+export function subrequestHeadersAndBody(
+  options: Pick<SubrequestOptions, 'headers' | 'body'>,
+  host: string,
+  txId: string,
+): { headers: Record<string, string>; body: Readable | undefined } {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = value;
+  headers.host ??= host;
+  headers['x-trans-id'] = txId;
+  if (options.body === undefined) {
+    headers['content-length'] ??= '0';
+    return { headers, body: undefined };
+  }
+  if (typeof options.body === 'string' || Buffer.isBuffer(options.body)) {
+    const buffer = Buffer.from(options.body);
+    headers['content-length'] = String(buffer.length);
+    return { headers, body: Readable.from([buffer]) };
+  }
+  return { headers, body: options.body };
+}
+
 export class SubrequestRunner {
   private app: Koa | undefined;
   private inner: Middleware | undefined;
@@ -71,21 +97,8 @@ export class SubrequestRunner {
     req.httpVersion = '1.1';
     req.httpVersionMajor = 1;
     req.httpVersionMinor = 1;
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = value;
-    headers.host ??= parentCtx.get('host');
-    headers['x-trans-id'] = parent.txId;
-    let body: Readable;
-    if (options.body === undefined) {
-      body = Readable.from([]);
-      headers['content-length'] ??= '0';
-    } else if (typeof options.body === 'string' || Buffer.isBuffer(options.body)) {
-      const buffer = Buffer.from(options.body);
-      body = Readable.from([buffer]);
-      headers['content-length'] = String(buffer.length);
-    } else {
-      body = options.body;
-    }
+    const { headers, body: givenBody } = subrequestHeadersAndBody(options, parentCtx.get('host'), parent.txId);
+    const body = givenBody ?? Readable.from([]);
     req.headers = headers;
     req.push(null);
     const res = new ServerResponse(req);

@@ -15,7 +15,7 @@
 import { Readable } from 'node:stream';
 import type { Context, Middleware } from 'koa';
 import { HttpError } from '../../common/errors.js';
-import { bufferBody } from '../subrequest.js';
+import { bufferBody, subrequestHeadersAndBody } from '../subrequest.js';
 import type { SwiftCall, SwiftSubrequest, SwiftSubresponse } from './swift-client.js';
 
 /** The pipeline state fields a call swaps (proxy/state.ts SwiftState). */
@@ -75,20 +75,8 @@ export class InPlaceCaller {
       depth: state.depth,
       env: state.env,
     };
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = value;
-    headers.host ??= typeof saved.headers.host === 'string' ? saved.headers.host : '';
-    headers['x-trans-id'] = state.txId;
-    let body: Readable | undefined;
-    if (options.body === undefined) {
-      headers['content-length'] ??= '0';
-    } else if (typeof options.body === 'string' || Buffer.isBuffer(options.body)) {
-      const buffer = Buffer.from(options.body);
-      body = Readable.from([buffer]);
-      headers['content-length'] = String(buffer.length);
-    } else {
-      body = options.body;
-    }
+    const host = typeof saved.headers.host === 'string' ? saved.headers.host : '';
+    const { headers, body } = subrequestHeadersAndBody(options, host, state.txId);
     req.url = options.path;
     req.method = options.method.toUpperCase();
     req.headers = headers;

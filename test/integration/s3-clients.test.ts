@@ -7,7 +7,7 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ACCESS_KEY, SECRET_KEY, startS3Cluster, type S3TestCluster } from './s3-cluster.js';
+import { ACCESS_KEY, SECRET_KEY, startS3Cluster, type S3TestCluster, writeS3cmdConfig } from './s3-cluster.js';
 
 const run = promisify(execFile);
 let s3: S3TestCluster;
@@ -24,22 +24,7 @@ test.after.always(async () => {
 });
 
 test.serial('s3cmd: mb, put, get, ls, del', async (t) => {
-  const host = s3.endpoint.replace('http://', '');
-  const config = join(dir, 's3cfg');
-  await writeFile(
-    config,
-    [
-      '[default]',
-      `access_key = ${ACCESS_KEY}`,
-      `secret_key = ${SECRET_KEY}`,
-      `host_base = ${host}`,
-      `host_bucket = ${host}`,
-      'use_https = False',
-      'signature_v2 = False',
-      'bucket_location = us-east-1',
-      '',
-    ].join('\n'),
-  );
+  const config = await writeS3cmdConfig(dir, s3.endpoint, 'v4');
   const s3cmd = async (...args: string[]): Promise<string> =>
     (await run('s3cmd', ['-c', config, ...args], { env: { PATH: process.env.PATH, HOME: dir }, timeout: 60_000 }))
       .stdout;

@@ -4,6 +4,8 @@
  * clients configured for it (access key `test:tester`, secret `testing`).
  */
 import { S3Client } from '@aws-sdk/client-s3';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { startCluster, type ClusterOptions, type TestCluster } from '../helpers/cluster.js';
 
 export const ACCESS_KEY = 'test:tester';
@@ -40,4 +42,23 @@ export async function startS3Cluster(options: ClusterOptions = {}): Promise<S3Te
       await cluster.stop();
     },
   };
+}
+
+/** Writes an s3cmd config for the cluster (SigV4, or SigV2 when asked) into `dir`; returns its path. */
+export async function writeS3cmdConfig(dir: string, endpoint: string, signature: 'v2' | 'v4'): Promise<string> {
+  const host = endpoint.replace('http://', '');
+  const config = join(dir, 's3cfg');
+  const lines = [
+    '[default]',
+    `access_key = ${ACCESS_KEY}`,
+    `secret_key = ${SECRET_KEY}`,
+    `host_base = ${host}`,
+    `host_bucket = ${host}`,
+    'use_https = False',
+    `signature_v2 = ${signature === 'v2' ? 'True' : 'False'}`,
+    ...(signature === 'v4' ? ['bucket_location = us-east-1'] : []),
+    '',
+  ];
+  await writeFile(config, lines.join('\n'));
+  return config;
 }

@@ -15,7 +15,7 @@ import {
   PutBucketAclCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
-import { ACCESS_KEY, SECRET_KEY, startS3Cluster, type S3TestCluster } from './s3-cluster.js';
+import { ACCESS_KEY, SECRET_KEY, startS3Cluster, type S3TestCluster, writeS3cmdConfig } from './s3-cluster.js';
 
 const run = promisify(execFile);
 const ALL_USERS = 'http://acs.amazonaws.com/groups/global/AllUsers';
@@ -33,21 +33,7 @@ test.after.always(async () => {
 });
 
 async function s3cmdV2(...args: string[]): Promise<string> {
-  const host = s3.endpoint.replace('http://', '');
-  const config = join(dir, 's3cfg');
-  await writeFile(
-    config,
-    [
-      '[default]',
-      `access_key = ${ACCESS_KEY}`,
-      `secret_key = ${SECRET_KEY}`,
-      `host_base = ${host}`,
-      `host_bucket = ${host}`,
-      'use_https = False',
-      'signature_v2 = True',
-      '',
-    ].join('\n'),
-  );
+  const config = await writeS3cmdConfig(dir, s3.endpoint, 'v2');
   const { stdout } = await run('s3cmd', ['-c', config, '--signature-v2', ...args], {
     env: { PATH: process.env.PATH, HOME: dir },
     timeout: 60_000,
