@@ -4,19 +4,50 @@
  * `NEBULA_LOG_LEVEL=silent` silences a process (tests run silent).
  */
 import { randomBytes } from 'node:crypto';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
-/** Log lines are written in batches of this many bytes, and at least this often. */
+/** Log lines are written in batches of this many bytes, and at most this long after a line. */
 const LOG_BATCH_BYTES = 8192;
 const LOG_FLUSH_MS = 500;
 
+/**
+ * A pino destination that batches lines into few write(2) calls. A partial batch is flushed
+ * LOG_FLUSH_MS after the line that started it; the timer exists only while lines wait, so an
+ * idle process is never woken (a periodic flush would write nothing every LOG_FLUSH_MS). Lines
+ * still waiting when the process exits (exit, uncaught error) are written by pino's exit hook
+ * on the SonicBoom itself.
+ */
+export class BatchedLogDestination implements DestinationStream {
+  /** Where the batches go; exposed so that tests can count its writes. */
+  readonly sink: ReturnType<typeof pino.destination>;
+  private flushTimer: NodeJS.Timeout | undefined;
+
+  constructor(fd: number, batchBytes = LOG_BATCH_BYTES) {
+    this.sink = pino.destination({ dest: fd, sync: false, minLength: batchBytes });
+  }
+
+  write(line: string): void {
+    this.sink.write(line);
+    this.flushTimer ??= setTimeout(() => this.flushWaitingLines(), LOG_FLUSH_MS).unref();
+  }
+
+  /** pino's `logger.flush(cb)` lands here. */
+  flush(callback?: (error?: Error) => void): void {
+    this.flushWaitingLines(callback);
+  }
+
+  private flushWaitingLines(callback?: (error?: Error) => void): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.sink.flush(callback);
+  }
+}
+
 export function createLogger(service: string, level?: string): Logger {
   // A server logs one line per request: one write(2) each would cost more than the request's own
-  // work. The lines are batched instead; pino flushes what is left when the process exits.
-  const destination = pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES });
-  setInterval(() => destination.flush(), LOG_FLUSH_MS).unref();
+  // work, so the lines are batched.
   return pino(
     {
       name: service,
@@ -24,7 +55,7 @@ export function createLogger(service: string, level?: string): Logger {
       base: { service, pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination,
+    new BatchedLogDestination(1),
   );
 }
 
