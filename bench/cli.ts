@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { renderChart } from './chart.js';
 import { createClient, type EndpointSpec } from './clients.js';
-import { cpuBetween, ServerCpuMeter, type ServerSet } from './cpu.js';
+import { cpuBetween, PausedServers, ServerCpuMeter, type ServerSet } from './cpu.js';
 import { describeMachine } from './machine.js';
 import { PayloadPool } from './payload.js';
 import { runProbe, type ProbeResult } from './probe.js';
@@ -62,6 +62,7 @@ const OPTIONS = {
   deadline: { type: 'string' },
   quiet: { type: 'boolean' },
   idle: { type: 'string' },
+  isolate: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -100,6 +101,9 @@ Run
   --deadline S              longest time for one request (default 600)
   --idle S                  seconds to measure the servers' CPU at idle before the phases
                             (default 5; 0 skips it); compare tables then add a net-of-idle row
+  --isolate                 compare mode: stop (SIGSTOP) the other endpoint's server processes
+                            during each slice, so one store's background work (updaters, replicators)
+                            runs in its own slices, not in the other's; needs both server sets
   --quiet                   no progress line
 `;
 
@@ -258,6 +262,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     throw new BenchUsageError('give endpoint A: --auth-url/--user/--key or --endpoint/--access-key/--secret-key');
   const scenario = scenarioFrom(values);
   const compare = b !== undefined;
+  const isolate = values.isolate === true;
+  const hasServers = (set: ServerSet): boolean => set.pids.length > 0 || set.pgrep !== undefined;
+  if (isolate && (b === undefined || !hasServers(a.servers) || !hasServers(b.servers)))
+    throw new BenchUsageError('--isolate needs two endpoints, each with --server-pids or --server-pgrep');
   const rounds = compare ? scenario.rounds : 1;
   const idleTimeoutMs = parseDurationS(str(values, 'timeout') ?? '30') * 1000;
   const deadlineMs = parseDurationS(str(values, 'deadline') ?? '600') * 1000;
@@ -290,9 +298,18 @@ export async function main(argv: readonly string[]): Promise<number> {
       ),
   );
   let interrupted = 0;
+  // The other endpoint's servers, stopped while one endpoint's slice runs (--isolate).
+  let paused: PausedServers[] = [];
+  const resumePaused = (): void => {
+    for (const set of paused) set.resume();
+    paused = [];
+  };
   const onSigint = (): void => {
     interrupted += 1;
-    if (interrupted > 1) process.exit(130);
+    if (interrupted > 1) {
+      resumePaused();
+      process.exit(130);
+    }
     log('\ninterrupted: finishing the current operations, then cleaning up (Ctrl-C again to quit now)');
     for (const runner of runners) runner.stopped = true;
   };
@@ -331,6 +348,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           };
           const measure = measures[phaseIndex]?.[runnerIndex] as PhaseMeasure;
           try {
+            if (isolate) paused = runners.filter((other) => other !== runner).map((other) => other.meter.pause());
             await runner.runSlice(phase, limits, measure, runStartMs, progress);
           } catch (error) {
             // A slice that cannot run (its prefill failed, the endpoint went away) is an error of
@@ -340,6 +358,8 @@ export async function main(argv: readonly string[]): Promise<number> {
             log(`${runner.label} / ${phase.name}: ${message}`);
             measure.errors.set('phase_failed', (measure.errors.get('phase_failed') ?? 0) + 1);
             if (measure.errorSamples.length < 5) measure.errorSamples.push(`phase: ${message}`);
+          } finally {
+            resumePaused();
           }
         }
       }
@@ -352,6 +372,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       log(`${phase.name}: ${summary}`);
     }
   } finally {
+    resumePaused();
     if (scenario.cleanup) {
       for (const runner of runners) {
         runner.stopped = false;
@@ -393,6 +414,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     scenario: scenario.name,
     description: scenario.description,
     rounds,
+    isolated: isolate,
     machine,
     endpoints: endpointInfo,
     probe,

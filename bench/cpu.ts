@@ -4,7 +4,8 @@
  * pgrep pattern; each sample also takes in the live descendants of those pids (forked workers),
  * found by walking /proc's parent links. A process present at both ends of a phase counts its
  * delta; one that appeared during it counts all its time (it began after the start); one that
- * vanished is assumed reaped by its parent in the set (see `cpuBetween`).
+ * vanished is assumed reaped by its parent in the set (see `cpuBetween`). In compare mode a set can
+ * also be paused (SIGSTOP) while the other endpoint runs (`--isolate`).
  * Linux only: elsewhere samples are empty and the report shows `-`.
  */
 import { execFileSync } from 'node:child_process';
@@ -79,12 +80,24 @@ export function resolveRoots(set: ServerSet): number[] {
       // pgrep exits 1 when nothing matches: an empty set.
     }
   }
-  roots.delete(process.pid);
+  // Never ourselves nor our ancestors: a shell whose command line holds the pattern matches it too.
+  for (const pid of ancestorsOf(process.pid)) roots.delete(pid);
   return [...roots];
 }
 
-/** Total times of the roots and all their live descendants, keyed by pid+start. */
-export function sampleTree(roots: readonly number[]): Map<string, number> {
+/** This process and its parents up to init (bounded by /proc's depth: at most 64 steps). */
+function ancestorsOf(pid: number): number[] {
+  const out = [pid];
+  let current = readStat(pid);
+  for (let step = 0; step < 64 && current !== undefined && current.ppid > 1; step += 1) {
+    out.push(current.ppid);
+    current = readStat(current.ppid);
+  }
+  return out;
+}
+
+/** The roots and all their live descendants, each once (never this process). */
+export function processTree(roots: readonly number[]): ProcessTimes[] {
   const processes = allProcesses();
   const children = new Map<number, ProcessTimes[]>();
   const byPid = new Map<number, ProcessTimes>();
@@ -94,17 +107,24 @@ export function sampleTree(roots: readonly number[]): Map<string, number> {
     list.push(proc);
     children.set(proc.ppid, list);
   }
-  const sample = new Map<string, number>();
+  const seen = new Set<string>();
+  const tree: ProcessTimes[] = [];
   const queue = roots.map((pid) => byPid.get(pid)).filter((proc): proc is ProcessTimes => proc !== undefined);
-  // Bounded: each process is visited once (the map check), and /proc holds finitely many.
+  // Bounded: each process is visited once (the set check), and /proc holds finitely many.
   for (let index = 0; index < queue.length; index += 1) {
     const proc = queue[index] as ProcessTimes;
     const key = `${proc.pid}@${proc.startTicks}`;
-    if (sample.has(key) || proc.pid === process.pid) continue;
-    sample.set(key, proc.cpuS);
+    if (seen.has(key) || proc.pid === process.pid) continue;
+    seen.add(key);
+    tree.push(proc);
     for (const child of children.get(proc.pid) ?? []) queue.push(child);
   }
-  return sample;
+  return tree;
+}
+
+/** Total times of the roots and all their live descendants, keyed by pid+start. */
+export function sampleTree(roots: readonly number[]): Map<string, number> {
+  return new Map(processTree(roots).map((proc) => [`${proc.pid}@${proc.startTicks}`, proc.cpuS]));
 }
 
 /**
@@ -138,5 +158,40 @@ export class ServerCpuMeter {
 
   get rootCount(): number {
     return this.roots.length;
+  }
+
+  /**
+   * Stops the whole set (SIGSTOP) while another endpoint is measured, so its deferred work
+   * (updaters, replicators, writeback it starts) neither steals that endpoint's CPU nor escapes its
+   * own slices: it runs when the set is resumed, inside the set's own measurement.
+   */
+  pause(): PausedServers {
+    if (!this.enabled) return new PausedServers([]);
+    const stopped: number[] = [];
+    for (const proc of processTree(resolveRoots(this.set))) {
+      try {
+        process.kill(proc.pid, 'SIGSTOP');
+        stopped.push(proc.pid);
+      } catch {
+        // Exited meanwhile: nothing to stop.
+      }
+    }
+    return new PausedServers(stopped);
+  }
+}
+
+/** Processes stopped by `ServerCpuMeter.pause`; `resume` is idempotent. */
+export class PausedServers {
+  constructor(private pids: readonly number[]) {}
+
+  resume(): void {
+    for (const pid of this.pids) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // Gone: nothing to resume.
+      }
+    }
+    this.pids = [];
   }
 }

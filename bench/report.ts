@@ -96,6 +96,8 @@ export interface RunReport {
   readonly scenario: string;
   readonly description: string;
   readonly rounds: number;
+  /** Compare mode with --isolate: the endpoint not being measured was stopped (SIGSTOP). */
+  readonly isolated?: boolean;
   readonly machine: MachineInfo;
   readonly endpoints: readonly EndpointInfo[];
   readonly probe: ProbeResult | undefined;
@@ -151,7 +153,8 @@ function machineSection(report: RunReport): string[] {
         (e.serverIdleCores === undefined ? '' : `; at idle they used ${e.serverIdleCores.toFixed(2)} cores`),
     ),
     `- Scenario: ${report.scenario}${report.description === '' ? '' : ` (${report.description})`}; ` +
-      `${report.endpoints.length > 1 ? `${report.rounds} rounds per phase, interleaved A, B, A, B` : 'one endpoint'}`,
+      `${report.endpoints.length > 1 ? `${report.rounds} rounds per phase, interleaved A, B, A, B` : 'one endpoint'}` +
+      (report.isolated === true ? "; each slice ran with the other endpoint's servers stopped (--isolate)" : ''),
     `- Started ${report.startedAt}, finished ${report.finishedAt}`,
   ];
 }

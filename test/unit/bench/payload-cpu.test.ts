@@ -1,6 +1,10 @@
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpuBetween, parseProcStat, sampleTree } from '../../../bench/cpu.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cpuBetween, parseProcStat, processTree, sampleTree, ServerCpuMeter } from '../../../bench/cpu.js';
 import { PayloadPool, variantsFor } from '../../../bench/payload.js';
 import { listContainerName } from '../../../bench/runner.js';
 
@@ -63,6 +67,44 @@ test('sampleTree finds this process tree on Linux', (t) => {
   }
   t.true(sample.size >= 1);
   t.false([...sample.keys()].some((key) => key.startsWith(`${process.pid}@`)));
+});
+
+test('pause stops a server tree (children included) and resume lets it go on', async (t) => {
+  if (process.platform !== 'linux') {
+    t.pass();
+    return;
+  }
+  // A parent with one child, both kept alive by a timer.
+  const script = `const { spawn } = require('node:child_process');
+    if (process.argv[2] !== 'child') spawn(process.execPath, [__filename, 'child'], { stdio: 'ignore' });
+    setInterval(() => {}, 20);`;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-pause-'));
+  const file = join(dir, 'server.cjs');
+  writeFileSync(file, script);
+  const parent = spawn(process.execPath, [file], { stdio: 'ignore' });
+  try {
+    const tree = async (): Promise<number[]> => {
+      for (let attempt = 0; attempt < 100; attempt += 1) {
+        const pids = processTree([parent.pid as number]).map((proc) => proc.pid);
+        if (pids.length === 2) return pids;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      throw new Error('the child did not start');
+    };
+    const pids = await tree();
+    const state = (pid: number): string => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? '?';
+    const meter = new ServerCpuMeter({ pids: [parent.pid as number], pgrep: undefined });
+    const paused = meter.pause();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    t.deepEqual(pids.map(state), ['T', 'T']);
+    paused.resume();
+    paused.resume(); // idempotent
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    t.false(pids.map(state).includes('T'));
+  } finally {
+    for (const proc of processTree([parent.pid as number])) process.kill(proc.pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('listing containers are per API', (t) => {
