@@ -14,6 +14,7 @@ import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { storageNodeThreadPoolEnv } from '../common/thread-pool.js';
 import { buildRing } from '../ring/build-ring.js';
 
 export const STORAGE_NODE_MAIN = fileURLToPath(new URL('../storage-node/main.js', import.meta.url));
@@ -297,7 +298,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<R
           name: `storage-node-${index + 1}`,
           main: STORAGE_NODE_MAIN,
           confPath,
-          env,
+          env: { ...env, ...storageNodeThreadPoolEnv(process.env) },
           logFile: toFiles ? join(layout.dataDir, 'log', `storage-node-${index + 1}.log`) : undefined,
           startTimeoutMs,
         }),

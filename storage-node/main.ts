@@ -34,11 +34,6 @@ import type { ServerType, StorageServer } from './server-types.js';
 
 const DRAIN_TIMEOUT_MS = 10_000;
 
-// Every PUT holds a libuv thread through its fsyncs; with the default 4 threads, 4 slow fsyncs stall
-// every other file operation. More threads let the kernel batch concurrent fsyncs into one journal
-// commit. Set before the first file operation (the pool starts lazily); an operator's value wins.
-process.env.UV_THREADPOOL_SIZE ??= '64';
-
 async function cleanAllTempFiles(config: StorageNodeConfig, logger: Logger): Promise<void> {
   let devices: string[];
   try {
@@ -177,7 +172,16 @@ async function main(): Promise<void> {
     assignment !== undefined && isWildcardIp(config.bindIp) ? { ...config, bindIp: assignment.ringIp } : config;
   await attachDaemons(servers, { config: daemonsNode, logger, diskfiles, databases, bindPort: address.port });
   reconState.serve = reconMiddleware(daemonsConfigFrom({ ...config, bindPort: address.port }).reconCachePath);
-  logger.info({ ip: address.address, port: address.port, devices: config.devices }, 'storage node started');
+  logger.info(
+    {
+      ip: address.address,
+      port: address.port,
+      devices: config.devices,
+      // What libuv read at start (common/thread-pool.ts: only the spawning process can set it).
+      uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? 'default',
+    },
+    'storage node started',
+  );
   process.stdout.write(`listening ${address.address}:${address.port}\n`);
 
   let stopping = false;

@@ -29,6 +29,7 @@ import { isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../common/log.js';
+import { storageNodeThreadPoolEnv } from '../common/thread-pool.js';
 import { readRingFile } from '../ring/ring-file.js';
 
 /** The environment variable carrying a child's WorkerAssignment (JSON). */
@@ -303,7 +304,10 @@ export class ServersPerPortParent {
   }
 
   private fork(slot: Slot): void {
-    const env: Record<string, string> = { [WORKER_ASSIGNMENT_ENV]: JSON.stringify(slot.assignment) };
+    const env: Record<string, string> = {
+      [WORKER_ASSIGNMENT_ENV]: JSON.stringify(slot.assignment),
+      ...storageNodeThreadPoolEnv(process.env),
+    };
     if (slot.assignment.index > 0) env.NEBULA_DEFAULT__DAEMONS = '';
     const worker = cluster.fork(env);
     slot.worker = worker;

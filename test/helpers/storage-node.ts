@@ -16,12 +16,13 @@
  * so build first (`npm run build`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { storageNodeThreadPoolEnv } from '../../common/thread-pool.js';
 
 export const STORAGE_NODE_MAIN = fileURLToPath(new URL('../../storage-node/main.js', import.meta.url));
 
@@ -66,6 +67,12 @@ export interface RunningStorageNode {
   kill(): Promise<void>;
   /** A new process on the same dir, config and port (after stop({ keepDir: true }) or kill()). */
   restart(): Promise<RunningStorageNode>;
+}
+
+/** Threads of a live process (Linux): a storage node has its libuv pool's plus about 7 of Node's own. */
+export async function threadCountOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^Threads:\s+(\d+)$/m.exec(status)?.[1] ?? Number.NaN);
 }
 
 /** A free TCP port on 127.0.0.1 (for configs that must name a port before the server starts). */
@@ -119,7 +126,7 @@ async function launch(
 ): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
   const child = spawn(process.execPath, [...nodeArgs, STORAGE_NODE_MAIN, confPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NEBULA_LOG_LEVEL: 'silent', ...env },
+    env: { ...process.env, NEBULA_LOG_LEVEL: 'silent', ...storageNodeThreadPoolEnv(process.env), ...env },
   });
   let stderr = '';
   child.stderr?.setEncoding('utf8');

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { freePort } from '../helpers/storage-node.js';
+import { STORAGE_NODE_THREAD_POOL_SIZE } from '../../common/thread-pool.js';
+import { freePort, threadCountOf } from '../helpers/storage-node.js';
 
 const ALL_IN_ONE = fileURLToPath(new URL('../../proxy/all-in-one.js', import.meta.url));
 
@@ -103,6 +104,8 @@ test('a storage node killed with SIGKILL comes back and serves; SIGTERM stops ev
     );
     t.regex(stderr, /storage-node-2 exited \(SIGKILL\); restarting it in 1 s/);
     t.not(Number(line[1]), before, 'a new process');
+    // The all-in-one gives its storage nodes a pool for concurrent fsyncs (common/thread-pool.ts).
+    t.true((await threadCountOf(Number(line[1]))) >= STORAGE_NODE_THREAD_POOL_SIZE, 'the larger libuv pool');
     const recon = await fetch(`http://127.0.0.1:${nodePort}/recon/replication`);
     t.is(recon.status, 200, 'the node answers on its port again');
 

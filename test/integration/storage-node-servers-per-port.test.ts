@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { buildRing } from '../../ring/build-ring.js';
-import { freePort, STORAGE_NODE_MAIN } from '../helpers/storage-node.js';
+import { STORAGE_NODE_THREAD_POOL_SIZE } from '../../common/thread-pool.js';
+import { freePort, STORAGE_NODE_MAIN, threadCountOf } from '../helpers/storage-node.js';
 
 interface Layout {
   /** Ring kinds -> devices on this host: [device, port]. */
@@ -222,6 +223,8 @@ test.serial(
       for (const holder of [holderB ?? 0, holdersC[0] ?? 0]) {
         t.not(holder, parentPid);
         t.is(await parentPidOf(holder), parentPid, 'held by a child of the node');
+        // The parent gives each child a pool for concurrent fsyncs (common/thread-pool.ts).
+        t.true((await threadCountOf(holder)) >= STORAGE_NODE_THREAD_POOL_SIZE, 'a child has the larger libuv pool');
       }
 
       process.kill(holderB ?? 0, 'SIGKILL');
