@@ -21,6 +21,7 @@ import { basename, dirname, join } from 'node:path';
 import { crc32, deflateRawSync, gunzip, gunzipSync } from 'node:zlib';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
+import { pythonJsonString } from '../common/python-json.js';
 import { RingFileError } from './errors.js';
 
 /** Swift marks an unassigned slot in the builder with the top uint16; a ring file never holds it. */
@@ -80,15 +81,6 @@ export function pythonFloatRepr(value: number): string {
   const head = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
   const absExponent = Math.abs(exponent);
   return `${sign}${head}e${exponent < 0 ? '-' : '+'}${absExponent < 10 ? '0' : ''}${absExponent}`;
-}
-
-function pythonJsonString(text: string): string {
-  // JSON.stringify already escapes quotes, backslashes and controls as Python does (\n, \u0001);
-  // ensure_ascii also escapes everything outside printable ASCII, surrogate halves included.
-  return JSON.stringify(text).replace(
-    /[\u007f-\uffff]/g,
-    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
 }
 
 function pythonNumber(value: number, asFloat: boolean): string {

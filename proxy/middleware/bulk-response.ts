@@ -9,6 +9,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Context } from 'koa';
 import { STATUS_TEXT } from '../../common/errors.js';
+import { pythonJsonString } from '../../common/python-json.js';
 
 export type BulkFormat = 'text/plain' | 'application/json' | 'application/xml' | 'text/xml';
 
@@ -49,14 +50,6 @@ export function swiftQuote(name: string): string {
   return encodeURIComponent(name)
     .replace(/%2F/g, '/')
     .replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-/** A string as Python's json.dumps writes it (ensure_ascii). */
-function pythonJsonString(value: string): string {
-  return JSON.stringify(value).replace(
-    /[\u007f-\uffff]/g,
-    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
 }
 
 function pythonJsonValue(value: string | number): string {

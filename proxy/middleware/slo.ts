@@ -7,8 +7,9 @@
  *   sysmeta X-Object-Sysmeta-Slo-Etag / -Size; the response ETag is the quoted md5 of the
  *   segment ETags (`hash:range;` for ranged segments).
  * - GET/HEAD of a manifest serve the concatenated segments (nested manifests too, 10 levels),
- *   with Range and conditionals against the SLO ETag; `?multipart-manifest=get` returns the
- *   stored JSON (`&format=raw` in the PUT format).
+ *   with Range and conditionals against the SLO ETag, and the manifest's own ETag in
+ *   X-Manifest-Etag; `?multipart-manifest=get` returns the stored JSON (`&format=raw` in the PUT
+ *   format, keys sorted, with the manifest's Content-Type).
  * - `DELETE ?multipart-manifest=delete` deletes the segments and then the manifest, answering
  *   Swift's bulk-delete body.
  * - Clients may not set X-Static-Large-Object themselves (400). Subrequests from other
@@ -18,6 +19,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import { HttpError } from '../../common/errors.js';
+import { pythonJson } from '../../common/python-json.js';
 import { parseSwiftPath, quoteName, type SwiftPath } from '../request-path.js';
 import { swiftState, type SubResponse } from '../state.js';
 import { bufferBody } from '../subrequest.js';
@@ -165,20 +167,6 @@ export function sloMiddleware(options: SloOptions): Middleware {
 
 const LISTING_BYTES_MAX = 16 * 1024 * 1024;
 
-/** A JSON value as Python's json.dumps writes it (`", "` and `": "`, non-ASCII as \\uXXXX), as Swift's listings. */
-function pythonJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(pythonJson).join(', ')}]`;
-  if (value !== null && typeof value === 'object') {
-    return `{${Object.entries(value)
-      .map(([key, item]) => `${pythonJson(key)}: ${pythonJson(item)}`)
-      .join(', ')}}`;
-  }
-  return JSON.stringify(value).replace(
-    /[\u007f-\uffff]/g,
-    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-}
-
 /** `<md5>; slo_etag=<etag>[; other=params]` -> the hash without slo_etag, and the SLO ETag. */
 function splitListedHash(hash: string): { hash: string; sloEtag: string | undefined } {
   const [etag = '', ...params] = hash.split(';').map((part) => part.trim());
@@ -252,13 +240,15 @@ async function getOrHead(
   if (!isSloResponse(headers)) return;
   if (manifestParam === 'get') {
     if (ctx.status !== 200) return;
-    ctx.set('content-type', 'application/json; charset=utf-8');
     if (ctx.method === 'GET' && queryParam(ctx, 'format') === 'raw') {
+      // As Swift: the manifest's own Content-Type, the PUT format with sorted keys.
       const stored = parseStoredManifest(await bufferBody(ctx.body as SubResponse['body'], maxSize));
-      const raw = Buffer.from(JSON.stringify(stored.map(toPutFormat)));
+      const raw = Buffer.from(pythonJson(stored.map(toPutFormat), { sortKeys: true }));
       ctx.body = raw;
-      ctx.set('content-type', 'application/json; charset=utf-8');
+      ctx.set('content-type', stripSwiftBytes(headers['content-type'] ?? 'application/octet-stream'));
       ctx.set('etag', createHash('md5').update(raw).digest('hex'));
+    } else {
+      ctx.set('content-type', 'application/json; charset=utf-8');
     }
     return;
   }
@@ -301,11 +291,17 @@ async function getOrHead(
       continue;
     keep[name] = value;
   }
+  // The manifest's own ETag, beside the SLO's (a client can tell which manifest it read).
+  const manifestEtag = manifestHeaders.etag?.replace(/^"(.*)"$/, '$1');
+  if (manifestEtag !== undefined) keep['x-manifest-etag'] = manifestEtag;
   await respondLargeObject(ctx, {
     pieces,
     etag,
     lastModified: manifestHeaders['last-modified'],
-    contentType: stripSwiftBytes(manifestHeaders['content-type'] ?? 'application/octet-stream'),
+    // Not the refetched manifest's: this middleware answers ?multipart-manifest=get as JSON.
+    contentType: stripSwiftBytes(
+      headers['content-type'] ?? manifestHeaders['content-type'] ?? 'application/octet-stream',
+    ),
     headers: keep,
     source: 'SLO',
   });
@@ -351,11 +347,11 @@ export function parseStoredManifest(body: Buffer): StoredSegment[] {
   return parsed as StoredSegment[];
 }
 
+/** A stored entry in the PUT format (Swift's convert_segment_listing: renamed, the rest kept). */
 function toPutFormat(segment: StoredSegment): Record<string, unknown> {
-  if (segment.data !== undefined) return { data: segment.data };
-  const out: Record<string, unknown> = { path: segment.name, etag: segment.hash, size_bytes: segment.bytes };
-  if (segment.range !== undefined) out.range = segment.range;
-  return out;
+  if (segment.data !== undefined) return { ...segment };
+  const { name, bytes, hash, content_type: _type, last_modified: _modified, sub_slo: _subSlo, ...rest } = segment;
+  return { ...rest, path: name ?? null, size_bytes: bytes ?? null, etag: hash ?? null };
 }
 
 /** The pieces a stored manifest stands for, nested manifests expanded (bounded depth and count). */
@@ -666,7 +662,8 @@ async function putManifest(
   const sloEtag = sloEtagOf(stored);
   const clientEtag = ctx.get('etag').replace(/^"(.*)"$/, '$1');
   if (clientEtag !== '' && clientEtag !== sloEtag) throw new HttpError(422, undefined, { code: 'UnprocessableEntity' });
-  const json = Buffer.from(JSON.stringify(stored));
+  // Swift's bytes exactly: the manifest's ETag (listings, X-Manifest-Etag) is their md5.
+  const json = Buffer.from(pythonJson(stored));
   const manifestEtag = createHash('md5').update(json).digest('hex');
   const headers = ctx.req.headers;
   headers['content-length'] = String(json.length);

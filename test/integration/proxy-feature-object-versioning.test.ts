@@ -1,7 +1,7 @@
 /**
  * Object versioning with X-Versions-Enabled over a real cluster, from the examples of Swift's
  * object_versioning documentation and functional tests: enabling and disabling, version ids on
- * PUT/DELETE/GET, `?versions` listings (JSON, XML, plain; paging with marker + version_marker,
+ * PUT/DELETE/GET, `?versions` listings (JSON as Swift writes it, XML, plain; paging with marker + version_marker,
  * prefix, delimiter, reverse), `?version-id` reads and deletes, delete markers, `null` versions,
  * a hidden versions container that account listings do not show, and a versioned SLO manifest.
  */
@@ -173,7 +173,11 @@ test('overwrites keep versions: ids, ?versions listing, ?version-id reads', asyn
   const xml = (await call(t, 'GET', '/docs?versions&format=xml')).body.toString();
   t.true(xml.includes(`<version_id>${v3}</version_id><is_latest>true</is_latest>`));
   t.true(xml.includes(`<version_id>${v1}</version_id><is_latest>false</is_latest>`));
-  t.is((await call(t, 'GET', '/docs?versions')).body.toString(), 'obj\nobj\nobj\n');
+  t.is((await call(t, 'GET', '/docs?versions&format=plain')).body.toString(), 'obj\nobj\nobj\n');
+  // With no format asked for, Swift answers JSON (it lists versions in JSON only).
+  const unnamed = await call(t, 'GET', '/docs?versions');
+  t.is(unnamed.headers.get('content-type'), 'application/json; charset=utf-8');
+  t.is((JSON.parse(unnamed.body.toString()) as VersionRow[]).length, 3);
 
   // Version-aware requests are for owners: a read ACL does not reach them.
   t.is((await call(t, 'POST', '/docs', { 'X-Container-Read': 'test2:tester2' })).status, 204);
@@ -403,4 +407,28 @@ test('COPY makes a version; an overwritten symlink is kept as the link', async (
     [6, 21, 0],
   );
   t.is((await call(t, 'GET', '/docs/link')).body.toString(), 'copied');
+});
+
+test("?versions JSON has Swift's bytes: json.dumps spacing, \\u escapes, is_latest before version_id", async (t) => {
+  t.is((await call(t, 'PUT', '/spacing', { 'X-Versions-Enabled': 'true' })).status, 201);
+  const first = versionId(await call(t, 'PUT', '/spacing/o%C3%A9', { 'Content-Type': 'text/plain' }, 'v1'));
+  const marker = versionId(await call(t, 'DELETE', '/spacing/o%C3%A9'));
+  const body = (await call(t, 'GET', '/spacing?versions&format=json')).body.toString();
+  const modified = (JSON.parse(body) as VersionRow[]).map((row) => row.last_modified);
+  t.is(
+    body,
+    `[{"bytes": 0, "hash": "d41d8cd98f00b204e9800998ecf8427e", "name": "o\\u00e9", "content_type": "${DELETE_MARKER}", ` +
+      `"last_modified": "${modified[0]}", "is_latest": true, "version_id": "${marker}"}, ` +
+      `{"bytes": 2, "hash": "${md5('v1')}", "name": "o\\u00e9", "content_type": "text/plain", ` +
+      `"last_modified": "${modified[1]}", "is_latest": false, "version_id": "${first}"}]`,
+  );
+  // A null version (written before versioning) is the container's row with version_id first, as Swift's.
+  t.is((await call(t, 'PUT', '/spacing-null')).status, 201);
+  t.is((await call(t, 'PUT', '/spacing-null/n', {}, 'x')).status, 201);
+  t.is((await call(t, 'POST', '/spacing-null', { 'X-Versions-Enabled': 'true' })).status, 204);
+  const nullBody = (await call(t, 'GET', '/spacing-null?versions')).body.toString();
+  t.regex(
+    nullBody,
+    /^\[\{"bytes": 1, "hash": "[0-9a-f]{32}", "name": "n", .*, "version_id": "null", "is_latest": true\}\]$/,
+  );
 });

@@ -182,6 +182,54 @@ test('multipart-manifest=get returns the stored manifest; format=raw the PUT for
   );
 });
 
+test('manifests are stored as Swift writes them; X-Manifest-Etag names the manifest on GET, HEAD, Range and 304', async (t) => {
+  const get = await request(t, 'GET', '/c/big?multipart-manifest=get');
+  const manifestEtag = md5(get.body);
+  t.is(get.headers.get('etag'), manifestEtag);
+  // Python's json.dumps of Swift's fields in Swift's order: the same bytes, so the same ETag.
+  const expected = SEGMENTS.map((data, index) => {
+    const row = JSON.parse(get.body.toString()) as { content_type: string; last_modified: string }[];
+    return (
+      `{"name": "/segs/s${index}", "bytes": ${data.length}, "hash": "${md5(data)}", ` +
+      `"content_type": "${row[index]?.content_type}", "last_modified": "${row[index]?.last_modified}"}`
+    );
+  });
+  t.is(get.body.toString(), `[${expected.join(', ')}]`);
+  t.regex(get.body.toString(), /"last_modified": "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000000"/);
+  const sloEtag = `"${md5(SEGMENTS.map((data) => md5(data)).join(''))}"`;
+  for (const [method, headers] of [
+    ['GET', {}],
+    ['HEAD', {}],
+    ['GET', { Range: 'bytes=1-7' }],
+    ['GET', { 'If-None-Match': sloEtag }],
+  ] as const) {
+    const reply = await request(t, method, '/c/big', headers);
+    t.is(reply.headers.get('x-manifest-etag'), manifestEtag, `${method} ${JSON.stringify(headers)}`);
+    t.is(reply.headers.get('etag'), sloEtag);
+    t.is(reply.headers.get('x-static-large-object'), 'True');
+    if (reply.status !== 304) t.is(reply.headers.get('content-type'), 'text/plain', "the manifest's own type");
+  }
+  t.is(get.headers.get('x-manifest-etag'), null, 'not on the manifest itself');
+  const listing = JSON.parse((await request(t, 'GET', '/c?format=json&prefix=big')).body.toString()) as {
+    hash: string;
+  }[];
+  t.is(listing[0]?.hash, manifestEtag, "the listing shows the manifest's ETag");
+});
+
+test("format=raw: sorted keys with json.dumps spacing, the manifest's Content-Type and the md5 of these bytes", async (t) => {
+  const body = JSON.stringify([{ path: '/segs/s1', range: '2-4' }, { data: Buffer.from('XY').toString('base64') }]);
+  t.is((await request(t, 'PUT', '/c/raw?multipart-manifest=put', { 'Content-Type': 'text/x-raw' }, body)).status, 201);
+  const raw = await request(t, 'GET', '/c/raw?multipart-manifest=get&format=raw');
+  t.is(raw.status, 200);
+  t.is(
+    raw.body.toString(),
+    `[{"etag": "${md5(SEGMENTS[1] ?? '')}", "path": "/segs/s1", "range": "2-4", "size_bytes": 10}, {"data": "WFk="}]`,
+  );
+  t.is(raw.headers.get('content-type'), 'text/x-raw');
+  t.is(raw.headers.get('etag'), md5(raw.body));
+  t.is(raw.headers.get('content-length'), String(raw.body.length));
+});
+
 test('ranged segments, inline data and nested manifests', async (t) => {
   const body = JSON.stringify([
     { path: 'segs/s1', range: '2-4' },

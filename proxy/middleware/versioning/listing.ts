@@ -4,13 +4,14 @@
  * `is_latest`) and the hidden container's (older versions and delete markers, newest first per
  * name), taking at most `limit` rows, with `prefix`, `delimiter`, `reverse` and paging by
  * `marker` + `version_marker`. Rows carry `version_id` and `is_latest`; a delete marker is the
- * latest when it is the newest entry of a name that has no current object. Rendered as JSON,
- * XML or plain text (one name per row).
+ * latest when it is the newest entry of a name that has no current object. Rendered as JSON with
+ * Python's json.dumps spacing (Swift's bytes), XML or plain text (one name per row).
  */
 import type { Context } from 'koa';
 import { HttpError } from '../../../common/errors.js';
+import { pythonJson } from '../../../common/python-json.js';
 import { Timestamp } from '../../../common/timestamp.js';
-import { checkListingLimit, listingFormat } from '../../controllers/listing.js';
+import { checkListingLimit, listingFormat, type ListingFormat } from '../../controllers/listing.js';
 import { quoteName } from '../../request-path.js';
 import { swiftState } from '../../state.js';
 import { DELETE_MARKER_TYPE } from '../versioning-legacy.js';
@@ -97,14 +98,6 @@ function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-/** ASCII-only JSON (non-ASCII as \uXXXX), as Swift's json.dumps answers. */
-function asciiJson(value: unknown): string {
-  return JSON.stringify(value).replace(
-    /[\u007f-\uffff]/g,
-    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-}
-
 function xmlText(value: string): string {
   return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
@@ -180,7 +173,7 @@ function versionsFromHidden(rows: readonly Row[]): (VersionRow | SubdirRow)[] {
     }
     const split = splitVersionObjectName(row.name);
     if (split === undefined) continue;
-    out.push({ ...row, name: split.object, version_id: split.versionId, is_latest: false });
+    out.push({ ...row, name: split.object, is_latest: false, version_id: split.versionId });
   }
   return out;
 }
@@ -190,7 +183,11 @@ function currentFromPrimary(rows: readonly Row[], toggles: readonly Timestamp[])
     if ('subdir' in row) return row;
     const timestamp = timestampFromLastModified(row.last_modified);
     const versionId = timestamp === undefined ? 'null' : currentVersionId(toggles, timestamp);
-    return { ...row, version_id: versionId, is_latest: true };
+    // Swift's field order: a null version is the container's own row plus these two, a
+    // versioned one the hidden container's row (its current version's symlink) plus is_latest first.
+    return versionId === 'null'
+      ? { ...row, version_id: versionId, is_latest: true }
+      : { ...row, is_latest: true, version_id: versionId };
   });
 }
 
@@ -243,6 +240,17 @@ function markLatestDeleteMarkers(rows: OutRow[], reverse: boolean, pagedName: st
   }
 }
 
+/**
+ * Swift lists versions in JSON only (406 for anything else); here XML and plain text can still be
+ * asked for by name, but a request that names no format gets Swift's JSON, not plain text.
+ */
+function versionsListingFormat(ctx: Context): ListingFormat {
+  if (typeof ctx.query.format === 'string' && ctx.query.format !== '') return listingFormat(ctx);
+  const accepted = ctx.accepts(['application/json', 'application/xml', 'text/xml', 'text/plain']);
+  if (accepted === 'application/xml' || accepted === 'text/xml') return 'xml';
+  return accepted === 'text/plain' ? 'plain' : 'json';
+}
+
 export async function respondVersionsListing(ctx: Context, target: VersionsListingTarget): Promise<void> {
   checkListingLimit(ctx, target.listingLimitMax);
   const rawLimit = queryString(ctx, 'limit');
@@ -269,10 +277,10 @@ export async function respondVersionsListing(ctx: Context, target: VersionsListi
   for (const [name, value] of Object.entries(current.headers)) {
     if (name.startsWith('x-container-') || name === 'x-timestamp' || name === 'x-put-timestamp') ctx.set(name, value);
   }
-  const format = listingFormat(ctx);
+  const format = versionsListingFormat(ctx);
   ctx.status = 200;
   if (format === 'json') {
-    ctx.body = asciiJson(rows);
+    ctx.body = pythonJson(rows);
     ctx.type = 'application/json; charset=utf-8';
   } else if (format === 'xml') {
     ctx.body = renderXml(target.container, rows);
