@@ -25,7 +25,16 @@ export interface SubrequestOptions {
   preAuthed?: boolean;
   /** Short name of the middleware making it, logged as `source` (Swift's swift_source). */
   source?: string;
+  /** An object PUT's metadata footers (SwiftState.footers). */
+  footers?: FooterSource;
 }
+
+/**
+ * Object metadata known only once a PUT's body has been read whole (an S3 checksum sent as an
+ * aws-chunked trailer), asked for after its last byte: Swift's `swift.callback.update_footers`.
+ * Sysmeta names only (`x-object-sysmeta-*`), which the object servers store with the object.
+ */
+export type FooterSource = () => Readonly<Record<string, string>>;
 
 export interface SubResponse {
   status: number;
@@ -60,6 +69,13 @@ export interface SwiftState {
   subrequest(options: SubrequestOptions): Promise<SubResponse>;
   /** Free-form per-request data for middlewares (use a key named after the middleware). */
   env: Map<string, unknown>;
+  /**
+   * Set for an object PUT whose caller learns metadata from the body itself: the object
+   * controller asks for it after the body's last byte and sends it to the object servers with
+   * the body (HTTP trailers), so it needs no POST afterwards. Stages that make a PUT of their
+   * own do not pass it on; the caller then sees it was never asked for.
+   */
+  footers?: FooterSource;
 }
 
 export function swiftState(ctx: Context): SwiftState {

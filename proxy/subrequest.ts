@@ -119,6 +119,7 @@ export class SubrequestRunner {
       source: options.source,
       depth: parent.depth + 1,
       env: new Map(),
+      footers: options.footers,
       subrequest: (nested) => this.run(ctx, nested),
     };
     (ctx.state as { swift?: SwiftState }).swift = state;

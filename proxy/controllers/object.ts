@@ -29,7 +29,7 @@ import {
 import { guessContentType } from '../mime.js';
 import { backendPath, type SwiftPath } from '../request-path.js';
 import { quorumSize, type ProxyRing, type RingNode } from '../rings.js';
-import { swiftState } from '../state.js';
+import { swiftState, type FooterSource } from '../state.js';
 import {
   backendHeaders,
   bestResult,
@@ -370,6 +370,7 @@ async function putObject(ctx: Context, deps: ProxyDeps, target: ObjectTarget): P
   if (contentType === '' || detect) contentType = guessContentType(target.object);
   delete ctx.req.headers['x-detect-content-type'];
 
+  const footers = swiftState(ctx).footers;
   const ring = deps.rings.object;
   const partition = ring.getPartition(target.account, target.container, target.object);
   const path = backendPath(partition, target.account, target.container, target.object);
@@ -382,7 +383,8 @@ async function putObject(ctx: Context, deps: ProxyDeps, target: ObjectTarget): P
       'x-backend-container-update-override-content-type': undefined,
       ...(updates[index] ?? {}),
     };
-    if (contentLength !== undefined) extra['content-length'] = String(contentLength);
+    // Footers go as HTTP trailers, which only a chunked body has.
+    if (contentLength !== undefined && footers === undefined) extra['content-length'] = String(contentLength);
     else extra['transfer-encoding'] = 'chunked';
     return backendHeaders(ctx, extra);
   };
@@ -391,8 +393,8 @@ async function putObject(ctx: Context, deps: ProxyDeps, target: ObjectTarget): P
   const quorum = quorumSize(replicas);
   let results =
     contentLength !== undefined && contentLength <= BUFFERED_PUT_BYTES_MAX
-      ? await putBuffered(ctx, deps, { ring, partition, path, headersFor }, contentLength)
-      : await putStreamed(ctx, deps, { ring, partition, path, headersFor }, contentLength, quorum);
+      ? await putBuffered(ctx, deps, { ring, partition, path, headersFor, footers }, contentLength)
+      : await putStreamed(ctx, deps, { ring, partition, path, headersFor, footers }, contentLength, quorum);
   // Replicas we never reached count as failures in the quorum decision.
   while (results.length < replicas) results.push(failedResult());
   const agreed = agreeOnEtag(results);
@@ -431,6 +433,19 @@ interface PutTarget {
   partition: number;
   path: string;
   headersFor: (index: number) => OutgoingHttpHeaders;
+  /** Metadata asked for once the client's body has been read whole (state.ts FooterSource). */
+  footers?: FooterSource;
+}
+
+/** Footers as backend headers: sysmeta only, whatever the caller returned. */
+function footerHeaders(footers: FooterSource | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (footers === undefined) return headers;
+  for (const [name, value] of Object.entries(footers())) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith('x-object-sysmeta-')) headers[lower] = value;
+  }
+  return headers;
 }
 
 function failedResult(node?: RingNode, error?: Error): NodeResult {
@@ -503,7 +518,16 @@ async function putBuffered(
   contentLength: number,
 ): Promise<NodeResult[]> {
   const body = await readClientBody(ctx, deps, contentLength);
-  return makeRequests(ctx, deps, { ...target, method: 'PUT', body });
+  if (target.footers === undefined) return makeRequests(ctx, deps, { ...target, method: 'PUT', body });
+  // The whole body is here already: its footers go with the headers, and the length is known.
+  const footers = footerHeaders(target.footers);
+  const headersFor = (index: number): OutgoingHttpHeaders => {
+    const headers: OutgoingHttpHeaders = { ...target.headersFor(index), ...footers };
+    delete headers['transfer-encoding'];
+    headers['content-length'] = String(contentLength);
+    return headers;
+  };
+  return makeRequests(ctx, deps, { ...target, headersFor, method: 'PUT', body });
 }
 
 /**
@@ -537,6 +561,12 @@ async function putStreamed(
     throw new HttpError(503, undefined, { code: 'InsufficientReplicas' });
   }
   await streamBody(ctx, deps, live, contentLength, deps.config.swift.constraints.max_file_size, quorum);
+  const footers = footerHeaders(target.footers);
+  for (const putter of live) {
+    if (putter.failed || putter.upload.request.destroyed) continue;
+    if (target.footers !== undefined) putter.upload.request.addTrailers(footers);
+    putter.upload.request.end();
+  }
   return collectPutResults(ctx, deps, live);
 }
 
@@ -608,7 +638,7 @@ function waitDrain(putter: Putter, timeoutMs: number): Promise<boolean> {
 
 /**
  * Streams the client's body to every live putter (the object servers hash it, as in Swift: the
- * proxy only checks that they agree). Throws 499 when the
+ * proxy only checks that they agree); the caller ends the uploads. Throws 499 when the
  * client goes away, 408 when it stalls past client_timeout, 413 past max_file_size, and 503 when
  * fewer than a quorum of replicas are still receiving.
  *
@@ -713,7 +743,6 @@ async function streamBody(
     abortAll(putters);
     throw new HttpError(499, 'Client Disconnect', { code: 'ClientDisconnect' });
   }
-  for (const putter of putters) if (isAlive(putter)) putter.upload.request.end();
 }
 
 async function collectPutResults(ctx: Context, deps: ProxyDeps, putters: Putter[]): Promise<NodeResult[]> {

@@ -27,6 +27,7 @@ export interface InPlaceState {
   source?: string;
   depth: number;
   env: Map<string, unknown>;
+  footers?: () => Readonly<Record<string, string>>;
 }
 
 const NOOP_NEXT = (): Promise<void> => Promise.resolve();
@@ -74,6 +75,7 @@ export class InPlaceCaller {
       source: state.source,
       depth: state.depth,
       env: state.env,
+      footers: state.footers,
     };
     const host = typeof saved.headers.host === 'string' ? saved.headers.host : '';
     const { headers, body } = subrequestHeadersAndBody(options, host, state.txId);
@@ -88,6 +90,7 @@ export class InPlaceCaller {
     state.source = options.source;
     state.depth = saved.depth + 1;
     state.env = new Map();
+    state.footers = options.footers;
     let status: number;
     let errorHeaders: Record<string, string> = {};
     try {
@@ -111,6 +114,7 @@ export class InPlaceCaller {
       state.source = saved.source;
       state.depth = saved.depth;
       state.env = saved.env;
+      state.footers = saved.footers;
       this.busy = false;
     }
     const responseHeaders: Record<string, string> = {};

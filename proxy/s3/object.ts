@@ -307,6 +307,8 @@ function checkSize(ctx: S3Context, headers: Record<string, string>): void {
 export interface StoredBody {
   etag: string;
   checksums: Partial<Record<string, string>>;
+  /** Whether the checksums known only at the end were stored with the object (as footers). */
+  lateStored: boolean;
   response: SwiftSubresponse;
 }
 
@@ -332,9 +334,27 @@ export async function storeBody(
   }
   const contentMd5 = ctx.header('content-md5');
   if (contentMd5 !== undefined) swiftHeaders.etag = Buffer.from(contentMd5, 'base64').toString('hex');
+  // Checksums not sent as headers (trailers, or computed for x-amz-sdk-checksum-algorithm) are
+  // known after the last byte: they go to the object servers as the PUT's metadata footers.
+  const late = body.checksumAlgorithms.filter(
+    (algorithm) => swiftHeaders[`${SYSMETA}checksum-${algorithm}`] === undefined,
+  );
+  let lateStored = false;
+  const footers =
+    late.length === 0
+      ? undefined
+      : (): Record<string, string> => {
+          lateStored = true;
+          const values: Record<string, string> = {};
+          for (const algorithm of late) {
+            const value = body.check.results[algorithm];
+            if (value !== undefined) values[`${SYSMETA}checksum-${algorithm}`] = value;
+          }
+          return values;
+        };
   let response: SwiftSubresponse;
   try {
-    response = await ctx.swift.request('PUT', container, object, { headers: swiftHeaders, body: body.stream });
+    response = await ctx.swift.request('PUT', container, object, { headers: swiftHeaders, body: body.stream, footers });
   } catch (error) {
     throw body.failure() ?? error;
   }
@@ -351,7 +371,7 @@ export async function storeBody(
   }
   const checksums: Partial<Record<string, string>> = {};
   for (const algorithm of body.checksumAlgorithms) checksums[algorithm] = body.check.results[algorithm];
-  return { etag: unquoteEtag(response.headers.etag ?? body.check.md5Hex), checksums, response };
+  return { etag: unquoteEtag(response.headers.etag ?? body.check.md5Hex), checksums, lateStored, response };
 }
 
 export async function putObject(ctx: S3Context, bucket: string, key: string): Promise<S3Response> {
@@ -362,12 +382,13 @@ export async function putObject(ctx: S3Context, bucket: string, key: string): Pr
   const headers = objectHeadersFromRequest(ctx);
   checkSize(ctx, headers);
   const stored = await storeBody(ctx, bucket, key, headers);
-  // Checksums that came as trailers were known only at the end: keep them with a metadata POST
-  // (which must repeat every POST-able header, as a Swift POST replaces them all).
+  // Checksums known only at the end go with the PUT as footers; where a stage between made the
+  // PUT itself (and never asked for them), a metadata POST keeps them (it must repeat every
+  // POST-able header, as a Swift POST replaces them all).
   const late = Object.entries(stored.checksums).filter(
     ([algorithm]) => ctx.header(`x-amz-checksum-${algorithm}`) === undefined,
   );
-  if (late.length > 0) {
+  if (late.length > 0 && !stored.lateStored) {
     const postHeaders: Record<string, string> = { ...headers };
     for (const [algorithm, value] of late)
       if (value !== undefined) postHeaders[`${TRANSIENT_CHECKSUM}${algorithm}`] = value;

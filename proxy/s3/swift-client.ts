@@ -13,6 +13,8 @@ export interface SwiftSubrequest {
   body?: Buffer | string | Readable;
   preAuthed?: boolean;
   source?: string;
+  /** Object PUT only: sysmeta known after the body's last byte (proxy/state.ts FooterSource). */
+  footers?: () => Readonly<Record<string, string>>;
 }
 
 export interface SwiftSubresponse {
@@ -29,6 +31,7 @@ export interface SwiftRequestOptions {
   query?: Readonly<Record<string, string | undefined>>;
   headers?: Readonly<Record<string, string>>;
   body?: Buffer | string | Readable;
+  footers?: () => Readonly<Record<string, string>>;
 }
 
 /** Swift paths are %-encoded per segment; `/` inside an object name stays a separator. */
@@ -71,6 +74,7 @@ export class SwiftClient {
       path: this.path(container, object, options.query),
       headers: options.headers,
       body: options.body,
+      footers: options.footers,
       source: 'S3',
     });
     return response;

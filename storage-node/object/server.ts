@@ -2,7 +2,8 @@
  * The object server: Swift's object backend API on `/<dev>/<part>/<a>/<c>/<o>` (PUT, GET, HEAD,
  * POST, DELETE), with the proxy's X-Timestamp deciding which write wins. It turns disk file errors
  * into Swift's statuses, streams bodies both ways with backpressure, checks MD5 on the fly (and on
- * the way out), and sends container updates after each change.
+ * the way out), and sends container updates after each change. A chunked PUT may end with
+ * sysmeta as HTTP trailers (the proxy's metadata footers), stored as if sent with the headers.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { finished, PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
@@ -146,6 +147,19 @@ function metadataFromRequest(ctx: Context, includeSysmeta: boolean): ObjectMetad
   return metadata;
 }
 
+/**
+ * A PUT's metadata footers: sysmeta the proxy learnt only from the body (an S3 checksum sent as
+ * a trailer) and sends as HTTP trailers of the chunked body, stored with the object as if it
+ * had come with the headers. Nothing else is taken from trailers.
+ */
+function metadataFromTrailers(ctx: Context): ObjectMetadata {
+  const metadata: ObjectMetadata = {};
+  for (const [name, value] of Object.entries(ctx.req.trailers)) {
+    if (value !== undefined && name.startsWith('x-object-sysmeta-')) metadata[titleCase(name)] = value;
+  }
+  return metadata;
+}
+
 function notFoundFor(error: DiskFileNotExistError): HttpError {
   const headers: Record<string, string> = {};
   if (error.timestamp !== undefined) headers['X-Backend-Timestamp'] = error.timestamp;
@@ -251,6 +265,7 @@ class ObjectServer implements StorageServer {
       }
       const metadata: ObjectMetadata = {
         ...metadataFromRequest(ctx, true),
+        ...metadataFromTrailers(ctx),
         name: `/${target.account}/${target.container}/${target.object}`,
         'X-Timestamp': timestamp.internal,
         'Content-Type': contentType,

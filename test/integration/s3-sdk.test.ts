@@ -19,6 +19,10 @@ import {
   PutObjectCommand,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { checksumOf } from '../../proxy/s3/checksums.js';
 import { startS3Cluster, type S3TestCluster } from './s3-cluster.js';
 
 let s3: S3TestCluster;
@@ -112,6 +116,48 @@ test.serial('objects: put, get, head, metadata, range, conditionals, checksums',
     await errorCode(client.send(new GetObjectCommand({ Bucket: 'no-such-bucket', Key: 'missing' }))),
     'NoSuchBucket',
   );
+});
+
+/** How many `.meta` files (POSTed metadata) the cluster's disks hold. */
+async function metaFileCount(dir: string): Promise<number> {
+  const names = await readdir(dir, { recursive: true });
+  return names.filter((name) => name.endsWith('.meta')).length;
+}
+
+test.serial('trailer checksums of streamed uploads are stored with the PUT (no metadata POST)', async (t) => {
+  const client = s3.client();
+  const sent: string[] = [];
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const headers = (args.request as { headers?: Record<string, string> }).headers ?? {};
+      sent.push(headers['x-amz-trailer'] ?? '');
+      return next(args);
+    },
+    { step: 'deserialize' },
+  );
+  await client.send(new CreateBucketCommand({ Bucket: 'trailers' }));
+  const metaBefore = await metaFileCount(s3.cluster.dir);
+  // One body the proxy buffers whole, one it streams to the replicas.
+  for (const size of [1000, 200_000]) {
+    const data = randomBytes(size);
+    const key = `streamed-${size}`;
+    sent.length = 0;
+    const put = await client.send(
+      new PutObjectCommand({
+        Bucket: 'trailers',
+        Key: key,
+        Body: Readable.from([data]),
+        ContentLength: size,
+        ChecksumAlgorithm: 'CRC32C',
+      }),
+    );
+    t.deepEqual(sent, ['x-amz-checksum-crc32c'], 'the SDK sent the checksum as a trailer');
+    t.is(put.ChecksumCRC32C, checksumOf('crc32c', data));
+    const got = await client.send(new GetObjectCommand({ Bucket: 'trailers', Key: key, ChecksumMode: 'ENABLED' }));
+    t.true(Buffer.from(await got.Body!.transformToByteArray()).equals(data));
+    t.is(got.ChecksumCRC32C, checksumOf('crc32c', data));
+  }
+  t.is(await metaFileCount(s3.cluster.dir), metaBefore);
 });
 
 test.serial('listings: v1 and v2 with prefix, delimiter, pagination, url encoding', async (t) => {

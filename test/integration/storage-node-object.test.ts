@@ -308,6 +308,46 @@ async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
 }
 
 test.serial(
+  'a chunked PUT stores sysmeta sent as trailers (metadata footers), and nothing else from them',
+  async (t) => {
+    const body = randomBytes(1000);
+    const request = [
+      'PUT /sda1/5/a/c/footers HTTP/1.1',
+      `Host: ${node.hostPort}`,
+      `X-Timestamp: ${ts()}`,
+      'Content-Type: a/b',
+      'Transfer-Encoding: chunked',
+      'Connection: close',
+      '',
+      body.length.toString(16),
+      '',
+    ].join('\r\n');
+    const trailer = [
+      '',
+      '0',
+      'X-Object-Sysmeta-S3api-Checksum-Crc32c: yZRlqg==',
+      'X-Object-Meta-Sneaky: not from a trailer',
+      'Content-Type: not/this',
+      '',
+      '',
+    ].join('\r\n');
+    const answer = await rawExchange(async (socket, received) => {
+      socket.write(request);
+      socket.write(body);
+      socket.write(trailer);
+      await waitFor(() => received().includes('\r\n\r\n'), 10_000);
+    });
+    t.regex(answer, /^HTTP\/1\.1 201 /);
+    const head = await call('HEAD', '/sda1/5/a/c/footers');
+    t.is(head.status, 200);
+    t.is(head.headers['x-object-sysmeta-s3api-checksum-crc32c'], 'yZRlqg==');
+    t.is(head.headers['x-object-meta-sneaky'], undefined);
+    t.is(head.headers['content-type'], 'a/b');
+    t.is(head.headers.etag, md5(body));
+  },
+);
+
+test.serial(
   'Expect: 100-continue: continue only for an acceptable request, refusal without reading the body',
   async (t) => {
     const accepted = await rawExchange(async (socket, received) => {
