@@ -29,7 +29,8 @@ import { DatabaseRegistry } from './db/registry.js';
 import { cleanTempFiles, DiskFileManager, OBJECT_TEMP_PREFIX } from './diskfile/diskfile.js';
 import { markAwaitingContinue } from './expect-continue.js';
 import { createObjectServer } from './object/server.js';
-import { isWildcardIp, ServersPerPortParent, workerAssignmentFrom } from './servers-per-port.js';
+import { isWildcardIp } from './local-ips.js';
+import { ServersPerPortParent, workerAssignmentFrom } from './servers-per-port.js';
 import type { ServerType, StorageServer } from './server-types.js';
 
 const DRAIN_TIMEOUT_MS = 10_000;

@@ -25,18 +25,16 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { existsSync, statSync } from 'node:fs';
-import { isIPv6 } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../common/log.js';
 import { storageNodeThreadPoolEnv } from '../common/thread-pool.js';
 import { readRingFile } from '../ring/ring-file.js';
+import { isLocalIp, localIps } from './local-ips.js';
 
 /** The environment variable carrying a child's WorkerAssignment (JSON). */
 export const WORKER_ASSIGNMENT_ENV = 'NEBULA_SERVERS_PER_PORT_WORKER';
 
 const RING_KINDS = ['object', 'container', 'account'] as const;
-const WILDCARD_IPS = new Set(['', '0.0.0.0', '::', '[::]']);
 /** A child's drain takes up to 10 s (main.ts); past this it is killed. */
 const CHILD_STOP_TIMEOUT_MS = 15_000;
 /** A child that lived less than this counts as dying young: its restart waits. */
@@ -72,27 +70,6 @@ export interface WorkerAssignment {
   index: number;
 }
 
-export function isWildcardIp(ip: string): boolean {
-  return WILDCARD_IPS.has(ip);
-}
-
-/** One spelling per address, so `0:0:0:0:0:0:0:1` in a ring matches `::1` from the interfaces. */
-function canonicalIp(ip: string): string {
-  const bare = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
-  if (!isIPv6(bare)) return bare.toLowerCase();
-  return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
-}
-
-/** This host's addresses as Swift's whataremyips sees them for `bind_ip`. */
-export function localIps(bindIp: string): Set<string> {
-  if (!isWildcardIp(bindIp)) return new Set([canonicalIp(bindIp)]);
-  const ips = new Set<string>();
-  for (const addresses of Object.values(networkInterfaces())) {
-    for (const address of addresses ?? []) ips.add(canonicalIp(address.address));
-  }
-  return ips;
-}
-
 /** This host's devices in the rings of `swiftDir`, grouped by port (sorted by port). */
 export function localPortGroups(swiftDir: string, ips: ReadonlySet<string>): PortGroup[] {
   const groups = new Map<number, { devices: Set<string>; ringIp: string; holdsDatabases: boolean }>();
@@ -106,7 +83,7 @@ export function localPortGroups(swiftDir: string, ips: ReadonlySet<string>): Por
       if (typeof ip !== 'string' || typeof device !== 'string' || typeof port !== 'number') {
         throw new ServersPerPortError(`${kind} ring: a device without ip, port or name: ${JSON.stringify(record)}`);
       }
-      if (!ips.has(canonicalIp(ip))) continue;
+      if (!isLocalIp(ip, ips)) continue;
       if (!Number.isInteger(port) || port <= 0 || port > 65535) {
         throw new ServersPerPortError(`${kind} ring: device ${device} has port ${port}`);
       }

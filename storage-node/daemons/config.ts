@@ -121,7 +121,8 @@ export function daemonsConfigFrom(node: StorageNodeConfig): DaemonsConfig {
   const expirer = ConfigSection.of(ini, 'object-expirer');
   return Object.freeze({
     node,
-    swiftDir: defaults.string('swift_dir', '/etc/nebula'),
+    // The node's, resolved against the config file's folder: the daemons read the rings the servers read.
+    swiftDir: node.swiftDir,
     reconCachePath: defaults.string('recon_cache_path', join(node.devices, '..', 'recon-cache', String(node.bindPort))),
     inProcess: Object.freeze(inProcess),
     objectReplicator: replicator(ini, 'object-replicator', node.object.reclaimAgeSeconds),

@@ -1,13 +1,14 @@
 /**
  * Where the daemons stand in the cluster: the three rings from `swift_dir`, and which ring
- * devices are this node's (same ip, or replication ip, and port as `bind_ip`/`bind_port`, as
- * Swift's replicator matches `whataremyips()` and its port). Peers are the other primaries of a
+ * devices are this node's (ip or replication ip one of this host's addresses for `bind_ip`, and
+ * port `bind_port`, as Swift's replicator matches `whataremyips()` and its port). Peers are the other primaries of a
  * partition; a partition found on a local device that is not one of its primaries is a handoff.
  */
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { HashPathSecrets } from '../../common/hash-path.js';
 import { Ring, type RingDevice, type RingNode } from '../../ring/ring.js';
+import { isLocalIp, localIps } from '../local-ips.js';
 
 export type RingKind = 'object' | 'container' | 'account';
 
@@ -45,8 +46,10 @@ export function loadRingView(kind: RingKind, options: RingViewOptions): RingView
   const path = ringPath(options.swiftDir, kind);
   if (!existsSync(path)) return undefined;
   const ring = Ring.load(path, options.hashSecrets, { reloadIntervalMs: options.reloadIntervalMs ?? 15_000 });
+  // With bind_ip 0.0.0.0 (or ::) the devices are found by every address of this host.
+  const ips = localIps(options.bindIp);
   const isLocal = (device: RingDevice): boolean =>
-    (device.ip === options.bindIp || device.replication_ip === options.bindIp) &&
+    (isLocalIp(device.ip, ips) || isLocalIp(device.replication_ip, ips)) &&
     (device.port === options.bindPort || device.replication_port === options.bindPort);
   const sameDevice = (a: RingDevice, b: RingDevice): boolean => a.id === b.id;
   return {

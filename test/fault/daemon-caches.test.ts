@@ -173,3 +173,15 @@ test.serial(
     );
   },
 );
+
+test.serial("the daemons process with bind_ip = 0.0.0.0 finds its devices by this host's addresses", async (t) => {
+  const object = `wildcard-${randomBytes(4).toString('hex')}`;
+  const [writer] = primaries(object);
+  if (writer === undefined) throw new Error('no primary');
+  const written = Timestamp.now();
+  await putOnOne(writer, object, randomBytes(100), written);
+  // As an operator's storage-node.conf on a host that listens on every address (ring: 127.0.0.1).
+  const summary = await cluster.runDaemon(writer, 'object-replicator', { NEBULA_DEFAULT__BIND_IP: '0.0.0.0' });
+  t.is(summary.objectsPushed, 2);
+  t.deepEqual(await winners(object), Array(3).fill(`${written.internal}.data`));
+});

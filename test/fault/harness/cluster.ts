@@ -88,8 +88,8 @@ export interface FaultCluster {
   containerRing: Ring;
   accountRing: Ring;
   nodeOf(device: RingDevice): FaultNode;
-  /** Runs one daemon pass on one node (a separate process); resolves with its JSON summary. */
-  runDaemon(node: FaultNode, daemon: string): Promise<Record<string, unknown>>;
+  /** Runs one daemon pass on one node (a separate process, `env` added); resolves with its JSON summary. */
+  runDaemon(node: FaultNode, daemon: string, env?: Readonly<Record<string, string>>): Promise<Record<string, unknown>>;
   createContainer(account: string, container: string): Promise<void>;
   putObject(
     account: string,
@@ -264,11 +264,11 @@ export async function startFaultCluster(
     containerRing,
     accountRing,
     nodeOf,
-    runDaemon(node, daemon) {
+    runDaemon(node, daemon, env = {}) {
       return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, [DAEMONS_MAIN, node.confPath, daemon, '--once'], {
           stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, NEBULA_LOG_LEVEL: 'silent', NEBULA_SWIFT_CONF: join(node.dir, 'swift.conf') },
+          env: { ...process.env, NEBULA_LOG_LEVEL: 'silent', NEBULA_SWIFT_CONF: join(node.dir, 'swift.conf'), ...env },
         });
         let out = '';
         let err = '';

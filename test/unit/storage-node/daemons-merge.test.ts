@@ -127,6 +127,9 @@ test('config: sections, [DEFAULT] interval and daemons list', (t) => {
   t.is(config.auditor.bytesPerSecond, 1000);
   t.is(config.expirer.intervalMs, 10_000);
   t.is(config.reconCachePath, '/srv/recon-cache/6210');
+  // A relative swift_dir is the config file's folder's, for the daemons as for the servers.
+  const relative = resolveIni(parseIni('[DEFAULT]\ndevices = /srv/node\nswift_dir = rings\n'), {});
+  t.is(daemonsConfigFrom(storageNodeConfigFromIni(relative, swift, '/etc/nebula')).swiftDir, '/etc/nebula/rings');
   const none = daemonsConfigFrom(storageNodeConfigFromIni(resolveIni(parseIni('[DEFAULT]\n'), {}), swift, '/'));
   t.deepEqual(none.inProcess, []);
   t.is(none.objectReplicator.intervalMs, 30_000);

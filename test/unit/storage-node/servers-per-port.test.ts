@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRing } from '../../../ring/build-ring.js';
-import { localIps, localPortGroups, ServersPerPortError } from '../../../storage-node/servers-per-port.js';
+import { localIps } from '../../../storage-node/local-ips.js';
+import { localPortGroups, ServersPerPortError } from '../../../storage-node/servers-per-port.js';
 
 type Devices = readonly (readonly [ip: string, port: number, device: string])[];
 
