@@ -20,13 +20,13 @@
  * meta), and writes through diskfile (temp, fsync, rename), so the stored file is byte-identical
  * to the sender's.
  */
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Context } from 'koa';
 import { HttpError } from '../../common/errors.js';
 import { Timestamp } from '../../common/timestamp.js';
 import type { DiskFileManager, ObjectLocation } from '../diskfile/diskfile.js';
 import { decodeMetadata, type ObjectMetadata } from '../diskfile/format.js';
+import { receiveBody } from '../receive-body.js';
 import type { RequestTarget } from '../server-types.js';
 import {
   getHashes,
@@ -228,27 +228,16 @@ async function receiveFile(
   }
   const writer = await diskfiles.createWriter(location);
   try {
-    const md5 = createHash('md5');
-    const socket = ctx.req.socket;
-    socket.setTimeout(options.clientTimeoutMs, () => ctx.req.destroy(new Error('client read timeout')));
-    try {
-      // Bounded by the body: its length is checked on every chunk.
-      for await (const chunk of ctx.req) {
-        const buffer = chunk as Buffer;
-        md5.update(buffer);
-        await writer.write(buffer);
-        if (writer.bytesWritten > expectedLength) {
-          throw new HttpError(400, 'Body longer than its metadata says', { code: 'BadLength' });
-        }
-      }
-    } finally {
-      socket.setTimeout(0);
-    }
-    if (!ctx.req.complete || writer.bytesWritten !== expectedLength) {
-      throw new HttpError(499, 'Client Disconnect', { code: 'ClientDisconnect' });
-    }
-    // Assert the data right before writing it: a bad sender copy must never spread.
-    if (ext === 'data' && md5.digest('hex') !== metadata.ETag) {
+    await receiveBody(ctx.req, writer, {
+      contentLength: expectedLength,
+      limitBytes: expectedLength,
+      clientTimeoutMs: options.clientTimeoutMs,
+      tooLong: () => new HttpError(400, 'Body longer than its metadata says', { code: 'BadLength' }),
+    });
+    // Assert the data right before writing it: a bad sender copy must never spread. The writer
+    // hashed the body as it went to disk: no second MD5 of every byte here.
+    const md5 = writer.digest();
+    if (ext === 'data' && md5 !== metadata.ETag) {
       throw new HttpError(422, 'Body does not match its ETag', { code: 'EtagMismatch' });
     }
     await writer.commit(metadata, timestamp, ext);

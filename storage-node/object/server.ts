@@ -6,13 +6,14 @@
  * sysmeta as HTTP trailers (the proxy's metadata footers), stored as if sent with the headers.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { finished, PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Context } from 'koa';
 import { checkMetadata, type Constraints } from '../../common/constraints.js';
 import { HttpError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { InvalidTimestampError, Timestamp } from '../../common/timestamp.js';
 import { sendContinue } from '../expect-continue.js';
+import { receiveBody } from '../receive-body.js';
 import type { RequestTarget, StorageServer } from '../server-types.js';
 import {
   DiskFileManager,
@@ -257,7 +258,12 @@ class ObjectServer implements StorageServer {
     sendContinue(ctx.req, ctx.res);
     const writer = await this.options.diskfiles.createWriter(location);
     try {
-      await this.receiveBody(ctx, writer, contentLength, constraints.max_file_size);
+      await receiveBody(ctx.req, writer, {
+        contentLength,
+        limitBytes: contentLength ?? constraints.max_file_size,
+        clientTimeoutMs: this.options.clientTimeoutMs,
+        tooLong: () => new HttpError(413, 'Your request is too large.', { code: 'TooLarge' }),
+      });
       const etag = writer.digest();
       const clientEtag = header(ctx, 'etag');
       if (clientEtag !== undefined && stripQuotes(clientEtag) !== etag) {
@@ -285,71 +291,6 @@ class ObjectServer implements StorageServer {
       ctx.body = '';
     } finally {
       await writer.abort();
-    }
-  }
-
-  /**
-   * Streams the request body into the writer, checking its length on every chunk. The chunks come
-   * from 'data' events as the socket delivered them (an async iterator would concatenate what is
-   * buffered into a new Buffer: one more copy of every byte); the request is paused while the
-   * writer asks to wait (backpressure).
-   */
-  private async receiveBody(
-    ctx: Context,
-    writer: { write(chunk: Buffer): Promise<void> | undefined; bytesWritten: number },
-    contentLength: number | undefined,
-    maxFileSize: number,
-  ): Promise<void> {
-    const request = ctx.req;
-    let timedOut = false;
-    const socket = request.socket;
-    const onTimeout = (): void => {
-      timedOut = true;
-      request.destroy(new Error('client read timeout'));
-    };
-    socket.setTimeout(this.options.clientTimeoutMs, onTimeout);
-    const limit = contentLength ?? maxFileSize;
-    let onData: ((chunk: Buffer) => void) | undefined;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        let failed = false;
-        const fail = (error: Error): void => {
-          if (failed) return;
-          failed = true;
-          // As leaving a for-await loop early does: the rest of the body is not wanted.
-          request.destroy();
-          reject(error);
-        };
-        onData = (chunk: Buffer): void => {
-          if (failed) return;
-          const wait = writer.write(chunk);
-          if (writer.bytesWritten > limit) {
-            wait?.catch(() => undefined);
-            fail(new HttpError(413, 'Your request is too large.', { code: 'TooLarge' }));
-            return;
-          }
-          if (wait === undefined) return;
-          request.pause();
-          wait.then(() => request.resume(), fail);
-        };
-        request.on('data', onData);
-        // Bounded by the body: 'end', an error or the close of a body cut short settles it.
-        finished(request, { writable: false }, (error) => {
-          if (error !== undefined && error !== null) fail(error);
-          else if (!failed) resolve();
-        });
-      });
-    } catch (error) {
-      if (error instanceof HttpError) throw error;
-      if (timedOut) throw new HttpError(408, 'Request Timeout', { code: 'ClientTimeout', cause: error });
-      throw new HttpError(499, 'Client Disconnect', { code: 'ClientDisconnect', cause: error });
-    } finally {
-      if (onData !== undefined) request.removeListener('data', onData);
-      socket.setTimeout(0);
-      socket.removeListener('timeout', onTimeout);
-    }
-    if (!request.complete || (contentLength !== undefined && writer.bytesWritten !== contentLength)) {
-      throw new HttpError(499, 'Client Disconnect', { code: 'ClientDisconnect' });
     }
   }
 
