@@ -45,6 +45,8 @@ export interface ProxyConfig {
   connTimeoutMs: number;
   nodeTimeoutMs: number;
   recoverableNodeTimeoutMs: number;
+  /** After a write has its quorum, how long the answer waits for the remaining replicas. */
+  postQuorumTimeoutMs: number;
   clientTimeoutMs: number;
   /** Nodes a read may try: Swift's request_node_count (default 2 * replicas). */
   requestNodeCountPerReplica: number;
@@ -149,6 +151,7 @@ export function proxyConfigFromIni(ini: Ini, env: NodeJS.ProcessEnv = process.en
     connTimeoutMs: seconds('conn_timeout', 0.5),
     nodeTimeoutMs,
     recoverableNodeTimeoutMs: seconds('recoverable_node_timeout', nodeTimeoutMs / 1000),
+    postQuorumTimeoutMs: seconds('post_quorum_timeout', 0.5),
     clientTimeoutMs: seconds('client_timeout', 60),
     requestNodeCountPerReplica: 2,
     accountAutocreate: app.bool('account_autocreate', false),

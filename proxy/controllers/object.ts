@@ -567,7 +567,7 @@ async function putStreamed(
     if (target.footers !== undefined) putter.upload.request.addTrailers(footers);
     putter.upload.request.end();
   }
-  return collectPutResults(ctx, deps, live);
+  return collectPutResults(ctx, deps, live, quorum);
 }
 
 /** One upload per primary at once; a primary that fails to say Continue is replaced by a handoff. */
@@ -745,21 +745,64 @@ async function streamBody(
   }
 }
 
-async function collectPutResults(ctx: Context, deps: ProxyDeps, putters: Putter[]): Promise<NodeResult[]> {
+/**
+ * Each replica's final answer, as Swift's _get_put_responses gathers them: once a quorum of
+ * answers decides the outcome (the same status class, and for 2xx the same ETag), the others get
+ * post_quorum_timeout more and then count as 503. A PUT then answers when its quorum is durable,
+ * not when the slowest of three disks has synced; the late replicas are neither cut off nor
+ * forgotten: they finish in the background (bounded by node_timeout) and a failure is logged.
+ */
+function collectPutResults(ctx: Context, deps: ProxyDeps, putters: Putter[], quorum: number): Promise<NodeResult[]> {
   const log = swiftState(ctx).log;
-  return Promise.all(
-    putters.map(async (putter): Promise<NodeResult> => {
-      if (putter.failed) return failedResult(putter.node);
-      try {
-        const response = await putter.upload.response;
-        const body = await readBody(response, deps.config.nodeTimeoutMs);
-        return { node: putter.node, status: response.statusCode ?? 500, headers: response.headers, body };
-      } catch (error) {
-        log.warn({ node: nodeLabel(putter.node), err: error }, 'object PUT: replica failed');
-        return failedResult(putter.node, error instanceof Error ? error : new BackendError(String(error), putter.node));
-      }
-    }),
-  );
+  const resultOf = async (putter: Putter): Promise<NodeResult> => {
+    if (putter.failed) return failedResult(putter.node);
+    try {
+      const response = await putter.upload.response;
+      const body = await readBody(response, deps.config.nodeTimeoutMs);
+      return { node: putter.node, status: response.statusCode ?? 500, headers: response.headers, body };
+    } catch (error) {
+      log.warn({ node: nodeLabel(putter.node), err: error }, 'object PUT: replica failed');
+      return failedResult(putter.node, error instanceof Error ? error : new BackendError(String(error), putter.node));
+    }
+  };
+  return new Promise<NodeResult[]>((resolve) => {
+    const results: (NodeResult | undefined)[] = putters.map(() => undefined);
+    let pending = putters.length;
+    let settled = false;
+    let lateTimer: NodeJS.Timeout | undefined;
+    const answer = (): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(lateTimer);
+      resolve(results.map((result, index) => result ?? failedResult((putters[index] as Putter).node)));
+    };
+    if (pending === 0) answer();
+    putters.forEach((putter, index) => {
+      // resultOf never rejects: every failure is a 503 result.
+      void resultOf(putter).then((result) => {
+        results[index] = result;
+        pending -= 1;
+        if (pending === 0) answer();
+        else if (lateTimer === undefined && !settled && quorumDecided(results, quorum)) {
+          lateTimer = setTimeout(answer, deps.config.postQuorumTimeoutMs);
+        }
+      });
+    });
+  });
+}
+
+/** Swift's have_quorum, with the ETag as part of a success's class: `quorum` answers agree. */
+export function quorumDecided(results: readonly (NodeResult | undefined)[], quorum: number): boolean {
+  const counts = new Map<string, number>();
+  for (const result of results) {
+    if (result === undefined) continue;
+    const statusClass = Math.floor(result.status / 100);
+    const key = statusClass === 2 ? `2:${String(result.headers.etag ?? '').replace(/"/g, '')}` : String(statusClass);
+    const count = (counts.get(key) ?? 0) + 1;
+    if (count >= quorum) return true;
+    counts.set(key, count);
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------------

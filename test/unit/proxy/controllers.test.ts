@@ -1,7 +1,7 @@
 import test from 'ava';
 import { bestResult, bestResultWithOverrides, type NodeResult } from '../../../proxy/controllers/base.js';
 import { accountUpdateHeaders } from '../../../proxy/controllers/container.js';
-import { agreeOnEtag, containerUpdateHeaders } from '../../../proxy/controllers/object.js';
+import { agreeOnEtag, containerUpdateHeaders, quorumDecided } from '../../../proxy/controllers/object.js';
 import type { RingNode } from '../../../proxy/rings.js';
 
 const node = (id: number): RingNode => ({ id, ip: '127.0.0.1', port: 6010 + id, device: `d${id}` });
@@ -71,4 +71,14 @@ test('a PUT answers the ETag most stored replicas agree on; a replica with other
     clean.results.map((entry) => entry.status),
     [201, 503, 201],
   );
+});
+
+test("a PUT's outcome is decided once a quorum of answers agree (Swift's have_quorum, ETag included)", (t) => {
+  const stored = (etag: string): NodeResult => ({ ...result(201), headers: { etag } });
+  t.false(quorumDecided([stored('aaa'), undefined, undefined], 2));
+  t.true(quorumDecided([stored('aaa'), undefined, stored('"aaa"')], 2));
+  t.false(quorumDecided([stored('aaa'), stored('bbb'), undefined], 2), 'two successes that stored different bytes');
+  t.true(quorumDecided([result(503), result(500), undefined], 2), 'two server errors decide a failure');
+  t.false(quorumDecided([stored('aaa'), result(503), undefined], 2));
+  t.true(quorumDecided([result(404), undefined, result(412)], 2));
 });
