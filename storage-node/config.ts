@@ -50,6 +50,8 @@ export interface ObjectServerConfig {
   verifyBeforeSendBytesMax: number;
   /** Bytes per read of a large object (1 MiB: per-chunk costs dominate at Swift's 64 KiB). */
   diskChunkSize: number;
+  /** `keep_cache_size`: objects this size or larger leave the page cache as a GET reads them. */
+  keepCacheSize: number;
   /** Per-call timeouts of a container update: connect and response. */
   connTimeoutMs: number;
   nodeTimeoutMs: number;
@@ -101,6 +103,7 @@ export function storageNodeConfigFromIni(ini: Ini, swift: SwiftConf, configDir =
       fsync: objectSection.bool('fsync', true),
       verifyBeforeSendBytesMax: objectSection.int('verify_before_send_bytes_max', 1024 * 1024),
       diskChunkSize: objectSection.int('disk_chunk_size', 1024 * 1024),
+      keepCacheSize: objectSection.int('keep_cache_size', 5 * 1024 * 1024),
       connTimeoutMs: seconds(objectSection, 'conn_timeout', 0.5),
       nodeTimeoutMs: seconds(objectSection, 'node_timeout', 3),
       containerUpdateTimeoutMs: seconds(objectSection, 'container_update_timeout', 1),

@@ -102,6 +102,7 @@ async function main(): Promise<void> {
     reclaimAgeSeconds: config.object.reclaimAgeSeconds,
     verifyBeforeSendBytesMax: config.object.verifyBeforeSendBytesMax,
     diskChunkSize: config.object.diskChunkSize,
+    keepCacheSize: config.object.keepCacheSize,
   });
   // One LevelDB database per device, shared by the container and account servers.
   const databases = new DatabaseRegistry({ logger: logger.child({ component: 'db' }) });

@@ -7,12 +7,14 @@
  * - sizes only (fast, `zero_byte_files_per_second`): the trailer must parse and the body length
  *   must be the Content-Length;
  * - full (`files_per_second`, `bytes_per_second`): the whole body is re-read and its MD5 must be
- *   the ETag.
+ *   the ETag. What it read leaves the page cache window by window (Swift's auditor reads with
+ *   keep_cache off): one pass over every object must not push the hot ones out of memory.
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../common/log.js';
+import { dropBehind, dropPageCache } from '../diskfile/page-cache.js';
 import { decodeFooter, decodeMetadata, TRAILER_FOOTER_BYTES, TrailerError } from '../diskfile/format.js';
 import type { AuditorConfig } from './config.js';
 import { RateLimiter, roundSeconds, type Daemon, type PassSummary } from './daemon.js';
@@ -30,6 +32,8 @@ export interface AuditorOptions {
 
 export type AuditMode = 'sizes' | 'full';
 const CHUNK_BYTES = 65536;
+/** Bytes read between two drops of what was read (Swift's DROP_CACHE_WINDOW). */
+const DROP_CACHE_WINDOW_BYTES = 1024 * 1024;
 
 export class AuditFailure extends Error {
   readonly code = 'AuditFailure';
@@ -68,6 +72,8 @@ export async function auditDataFile(
     const md5 = createHash('md5');
     const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
     let position = 0;
+    let dropFrom = 0;
+    let droppedAt = 0;
     // Bounded: each pass reads >= 1 byte or fails.
     while (position < bodyLength) {
       const want = Math.min(CHUNK_BYTES, bodyLength - position);
@@ -76,7 +82,12 @@ export async function auditDataFile(
       if (bytesRead === 0) throw new AuditFailure('file shorter than its metadata says');
       md5.update(buffer.subarray(0, bytesRead));
       position += bytesRead;
+      if (position - droppedAt >= DROP_CACHE_WINDOW_BYTES) {
+        dropFrom = dropBehind(handle.fd, dropFrom, position);
+        droppedAt = position;
+      }
     }
+    dropPageCache(handle.fd, dropFrom, size - dropFrom); // the rest of the body and the trailer
     const actual = md5.digest('hex');
     if (actual !== metadata.ETag) throw new AuditFailure(`md5 ${actual} is not the ETag ${metadata.ETag}`);
     return bodyLength;

@@ -38,6 +38,7 @@ export function diskFileManagerFor(config: DaemonsConfig): DiskFileManager {
     reclaimAgeSeconds: node.object.reclaimAgeSeconds,
     verifyBeforeSendBytesMax: node.object.verifyBeforeSendBytesMax,
     diskChunkSize: node.object.diskChunkSize,
+    keepCacheSize: node.object.keepCacheSize,
   });
 }
 

@@ -15,6 +15,7 @@
 import { open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../common/log.js';
+import { dropPageCache } from '../diskfile/page-cache.js';
 import { splitWholeFile, decodeFooter, decodeMetadata, TRAILER_FOOTER_BYTES } from '../diskfile/format.js';
 import type { RingDevice } from '../../ring/ring.js';
 import type { ReplicatorConfig } from './config.js';
@@ -96,8 +97,9 @@ export function filesToPush(local: HashState, remote: HashState | undefined): st
 
 async function readObjectFile(path: string): Promise<{ body: Buffer; metadata: Record<string, string> }> {
   const handle = await open(path, 'r');
+  let size = 0;
   try {
-    const { size } = await handle.stat();
+    size = (await handle.stat()).size;
     if (size <= WHOLE_READ_BYTES_MAX) {
       const whole = Buffer.allocUnsafe(size);
       const { bytesRead } = await handle.read(whole, 0, size, 0);
@@ -114,6 +116,8 @@ async function readObjectFile(path: string): Promise<{ body: Buffer; metadata: R
     await handle.read(body, 0, bodyLength, 0);
     return { body, metadata: decodeMetadata(json) };
   } finally {
+    // What is pushed is seldom read here again soon (Swift's ssync sender reads with keep_cache off).
+    dropPageCache(handle.fd, 0, size);
     await handle.close();
   }
 }

@@ -14,10 +14,21 @@
  * made synchronously, as Swift's eventlet servers make them, because a hop through the libuv pool
  * costs more than the call itself on a busy host; only the calls that wait for the disk (fsync,
  * fdatasync) and the streaming of large bodies go through the pool.
+ *
+ * Page cache (Swift's drop_buffer_cache, page-cache.ts): what a PUT wrote is dropped from the page
+ * cache once fdatasync has made it durable, and what a GET read of an object of `keepCacheSize`
+ * bytes or more, so that object bytes do not fill the host's memory and make every new write pay
+ * for reclaim. The whole file goes, metadata trailer included: the kernel drops whole folios only,
+ * and ext4 caches a file in folios of up to 2 MiB, so keeping the trailer's page kept (measured)
+ * the whole of a 1 MiB object and ~0.5-1 MiB of larger ones; a later HEAD reads the tail again.
+ * A small object (written in one call, up to `BUFFERED_BYTES_MAX`) keeps its pages, unlike in
+ * Swift: dropping them measured no gain in server CPU or ops/s for 4 KiB PUT and GET with memory
+ * full, costs a call per PUT, and sends the GET of a fresh small object to the disk.
  */
 import { strict as assert } from 'node:assert';
 import { createHash, hash as oneShotHash, randomBytes, type Hash } from 'node:crypto';
 import {
+  close,
   closeSync,
   constants as fsConstants,
   createReadStream,
@@ -42,6 +53,7 @@ import type { Readable } from 'node:stream';
 import { hashPath, type HashPathSecrets } from '../../common/hash-path.js';
 import { Timestamp } from '../../common/timestamp.js';
 import { invalidateHashDir } from '../daemons/invalidate.js';
+import { dropBehind, dropPageCache } from './page-cache.js';
 import { recordDeleteAt } from '../object/expiry-index.js';
 import {
   DiskFileDeletedError,
@@ -84,6 +96,8 @@ export interface DiskFileOptions {
   /** Objects up to this size are read whole and checked against their ETag before being served. */
   verifyBeforeSendBytesMax: number;
   diskChunkSize: number;
+  /** Swift's `keep_cache_size`: a GET of a smaller object leaves its pages cached; larger ones are dropped. */
+  keepCacheSize: number;
 }
 
 export interface ObjectLocation {
@@ -240,6 +254,8 @@ export class OpenedObject {
     /** The whole body, already checked against its ETag (small objects only). */
     readonly verifiedBody: Buffer | undefined,
     private readonly chunkSize: number,
+    /** Whether the pages read are dropped from the page cache (an object of keep_cache_size or more). */
+    private readonly dropRead = false,
   ) {
     this.fdOwned = fd !== undefined;
   }
@@ -252,19 +268,29 @@ export class OpenedObject {
   stream(start: number, end: number): Readable {
     if (this.fd === undefined || !this.fdOwned) throw new Error('stream() without an open file');
     this.fdOwned = false;
-    return createReadStream('', { fd: this.fd, start, end, highWaterMark: this.chunkSize, autoClose: true });
+    return createReadStream('', {
+      fd: this.fd,
+      start,
+      end,
+      highWaterMark: this.chunkSize,
+      autoClose: true,
+      // The stream's own read, with each chunk's pages dropped once it is in memory.
+      ...(this.dropRead ? { fs: { read: readThenDrop(start), close } } : {}),
+    });
   }
 
   /** Bytes [start, end] (inclusive) in chunks, keeping the file open (for multipart ranges). */
   async *readRange(start: number, end: number): AsyncGenerator<Buffer> {
     if (this.fd === undefined || !this.fdOwned) throw new Error('readRange() without an open file');
     let position = start;
+    let dropFrom = start;
     const passesMax = Math.ceil((end - start + 1) / this.chunkSize) + 1;
     for (let pass = 0; position <= end && pass < passesMax; pass += 1) {
       const buffer = Buffer.allocUnsafe(Math.min(this.chunkSize, end - position + 1));
       const { bytesRead } = await readAsync(this.fd, buffer, 0, buffer.length, position);
       if (bytesRead === 0) throw new Error('object file shorter than its metadata says');
       position += bytesRead;
+      if (this.dropRead) dropFrom = dropBehind(this.fd, dropFrom, position);
       yield buffer.subarray(0, bytesRead);
     }
   }
@@ -278,6 +304,24 @@ export class OpenedObject {
   }
 }
 
+/** fs.read for a ReadStream from `start` that drops the pages of each chunk once it is read. */
+function readThenDrop(start: number): typeof read {
+  let dropFrom = start;
+  return ((
+    fd: number,
+    buffer: NodeJS.ArrayBufferView,
+    offset: number,
+    length: number,
+    position: number,
+    callback: (error: NodeJS.ErrnoException | null, bytesRead: number, buffer: NodeJS.ArrayBufferView) => void,
+  ): void => {
+    read(fd, buffer, offset, length, position, (error, bytesRead, filled) => {
+      if (error === null) dropFrom = dropBehind(fd, dropFrom, position + bytesRead);
+      callback(error, bytesRead, filled);
+    });
+  }) as typeof read;
+}
+
 /**
  * A body being written. Up to `BUFFERED_BYTES_MAX` stays in memory, so a small object costs one
  * write; a larger one streams to its temp file in `<device>/tmp/`: the chunks as they came from
@@ -287,7 +331,8 @@ export class OpenedObject {
  * common chunk costs no promise. The MD5 is updated chunk by chunk as each batch is written.
  * Every `SYNC_EVERY_BYTES` an fdatasync starts in the background (Swift's `mb_per_sync`), so the
  * disk writes while the body still arrives instead of taking the whole object at the final
- * fdatasync. `commit()` makes it visible, `abort()` removes it.
+ * fdatasync. What each fdatasync made durable is dropped from the page cache (Swift drops after
+ * each `mb_per_sync` and at the end of a PUT). `commit()` makes it visible, `abort()` removes it.
  */
 export class DiskFileWriter {
   static readonly BUFFERED_BYTES_MAX = 64 * 1024;
@@ -300,6 +345,9 @@ export class DiskFileWriter {
   /** The background fdatasync, if one runs. */
   private syncing: Promise<void> | undefined;
   private bytesSinceSync = 0;
+  /** Bytes handed to the file (written batches), and where the next drop of synced pages starts. */
+  private bytesFlushed = 0;
+  private bytesDropped = 0;
   /** Made at the first flush: a body that stays in memory is hashed in one call (no Hash object). */
   private md5: Hash | undefined;
   bytesWritten = 0;
@@ -358,6 +406,7 @@ export class DiskFileWriter {
           this.failure ??= error;
         } else {
           this.bytesSinceSync += batchBytes;
+          this.bytesFlushed += batchBytes;
           this.maybeStartSync(fd);
           // A full batch gathered meanwhile goes straight on: the disk never waits for the caller.
           if (this.pendingBytes >= DiskFileWriter.BATCH_BYTES && this.failure === undefined) this.startBatch();
@@ -377,8 +426,13 @@ export class DiskFileWriter {
     if (!this.manager.options.fsync || this.syncing !== undefined) return;
     if (this.bytesSinceSync < DiskFileWriter.SYNC_EVERY_BYTES) return;
     this.bytesSinceSync = 0;
-    // A failed early sync matters only if the final one fails too: its error is dropped.
+    const syncedEnd = this.bytesFlushed;
+    // A failed early sync matters only if the final one fails too: its error is dropped. What a
+    // sync made durable leaves the page cache.
     this.syncing = fdatasyncAsync(fd)
+      .then(() => {
+        this.bytesDropped = dropBehind(fd, this.bytesDropped, syncedEnd);
+      })
       .catch(() => undefined)
       .finally(() => {
         this.syncing = undefined;
@@ -414,7 +468,10 @@ export class DiskFileWriter {
       this.startBatch();
       await this.settle();
       await this.syncing;
-      if (this.manager.options.fsync) await fdatasyncAsync(this.fd);
+      if (this.manager.options.fsync) {
+        await fdatasyncAsync(this.fd);
+        dropPageCache(this.fd, this.bytesDropped, this.bytesFlushed - this.bytesDropped);
+      }
       const fd = this.fd;
       this.fd = undefined;
       closeSync(fd);
@@ -612,6 +669,9 @@ export class DiskFileManager {
         throw new DiskFileExpiredError(timestamp.internal);
       }
       keepFd = verifiedBody === undefined && options.metadataOnly !== true;
+      const dropRead = options.metadataOnly !== true && bodyLength >= this.options.keepCacheSize;
+      // A whole-file read (only with keep_cache_size under verify_before_send_bytes_max) is done.
+      if (dropRead && !keepFd) dropPageCache(fd, 0, size);
       return new OpenedObject(
         location,
         metadata,
@@ -621,6 +681,7 @@ export class DiskFileManager {
         keepFd ? fd : undefined,
         verifiedBody,
         this.options.diskChunkSize,
+        dropRead && keepFd,
       );
     } finally {
       if (!keepFd) closeQuietly(fd);

@@ -28,6 +28,7 @@ const manager = new DiskFileManager({
   reclaimAgeSeconds: 1_000_000_000,
   verifyBeforeSendBytesMax: 1024 * 1024,
   diskChunkSize: 65536,
+  keepCacheSize: 5 * 1024 * 1024,
 });
 
 async function device(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {

@@ -33,6 +33,7 @@ async function withManager(
       reclaimAgeSeconds: 604800,
       verifyBeforeSendBytesMax: 1024,
       diskChunkSize: 256,
+      keepCacheSize: 5 * 1024 * 1024,
     });
     await run(manager, manager.locate(device, 3, 'a', 'c', 'o'), device);
   } finally {
