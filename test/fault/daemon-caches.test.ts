@@ -182,6 +182,7 @@ test.serial("the daemons process with bind_ip = 0.0.0.0 finds its devices by thi
   await putOnOne(writer, object, randomBytes(100), written);
   // As an operator's storage-node.conf on a host that listens on every address (ring: 127.0.0.1).
   const summary = await cluster.runDaemon(writer, 'object-replicator', { NEBULA_DEFAULT__BIND_IP: '0.0.0.0' });
-  t.is(summary.objectsPushed, 2);
+  // At least this object's two copies (the node may hold other writes of the suite's tests).
+  t.true(Number(summary.objectsPushed) >= 2, JSON.stringify(summary));
   t.deepEqual(await winners(object), Array(3).fill(`${written.internal}.data`));
 });
