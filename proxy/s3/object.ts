@@ -507,6 +507,29 @@ export async function copyObject(ctx: S3Context, bucket: string, key: string): P
   );
 }
 
+const SLO_DELETE_REPLY_BYTES_MAX = 1024 * 1024;
+
+/**
+ * Whether a `DELETE ?multipart-manifest=delete` was answered by the SLO stage with every segment
+ * and the manifest gone (its bulk-delete JSON says 200 OK, no errors); a plain object DELETE
+ * (no SLO stage) answers 204 instead.
+ */
+async function deletedWithSegments(response: SwiftSubresponse): Promise<boolean> {
+  if (response.status !== 200 || !(response.headers['content-type'] ?? '').startsWith('application/json')) return false;
+  try {
+    const reply = JSON.parse((await response.buffer(SLO_DELETE_REPLY_BYTES_MAX)).toString('utf8')) as {
+      'Response Status'?: unknown;
+      Errors?: unknown;
+    };
+    const status = reply['Response Status'];
+    return (
+      typeof status === 'string' && status.startsWith('200') && Array.isArray(reply.Errors) && reply.Errors.length === 0
+    );
+  } catch {
+    return false;
+  }
+}
+
 /** Deletes an object; a multipart object's segments go with it. Missing objects are not an error. */
 export async function deleteObjectAndSegments(ctx: S3Context, bucket: string, key: string): Promise<void> {
   const head = await ctx.swift.request('HEAD', bucket, key, { query: { 'multipart-manifest': 'get' } });
@@ -525,10 +548,15 @@ export async function deleteObjectAndSegments(ctx: S3Context, bucket: string, ke
   }
   const response = await ctx.swift.request('DELETE', bucket, key, {
     query: { 'multipart-manifest': segments.length > 0 ? 'delete' : undefined },
+    headers: segments.length > 0 ? { accept: 'application/json' } : {},
   });
-  discard(response);
-  if (response.status !== 404 && (response.status < 200 || response.status >= 300))
+  if (response.status !== 404 && (response.status < 200 || response.status >= 300)) {
+    discard(response);
     throw swiftFailure(response, { bucket, key });
+  }
+  if (segments.length > 0 && (await deletedWithSegments(response))) return;
+  discard(response);
+  // No SLO stage took the manifest's segments (or it missed some): they go one by one.
   await forEachLimited(segments, SEGMENT_DELETE_CONCURRENCY, async (segment) => {
     const [container, object] = splitSegmentName(segment.name);
     discard(await ctx.swift.request('DELETE', container, object));

@@ -3,6 +3,8 @@
 // the low-level calls: UploadPartCopy, ListParts, ListMultipartUploads, Abort, EntityTooSmall.
 import test from 'ava';
 import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -26,7 +28,8 @@ import { startS3Cluster, type S3TestCluster } from './s3-cluster.js';
 let s3: S3TestCluster;
 
 test.before(async () => {
-  s3 = await startS3Cluster();
+  // Access logs on: a test counts the storage nodes' requests.
+  s3 = await startS3Cluster({ logLevel: 'info' });
   await s3.client().send(new CreateBucketCommand({ Bucket: 'mpu' }));
 });
 
@@ -108,13 +111,35 @@ test.serial('lib-storage Upload of a 100 MiB stream, default checksums, read bac
   t.is(swift.status, 200);
   t.is(swift.headers.get('x-object-meta-kind'), 'big');
   t.deepEqual(await md5Of(swift.body as unknown as AsyncIterable<Uint8Array>), { md5, length: size });
+  const deletesBefore = await segmentDeletesLogged();
   await client.send(new DeleteObjectCommand({ Bucket: 'mpu', Key: 'big/100MiB' }));
   const segments = await fetch(`${storageUrl}/mpu+segments?format=json`, {
     headers: { 'X-Auth-Token': token },
     signal: AbortSignal.timeout(5000),
   });
   t.deepEqual(segments.status === 200 ? await segments.json() : [], []);
+  // Each segment deleted once (one DELETE per replica), not again after the SLO delete took it.
+  t.is((await segmentDeletesLogged()) - deletesBefore, 13 * 3);
 });
+
+/** Object servers' DELETEs in `mpu+segments` in the storage nodes' access logs (written in batches). */
+async function segmentDeletesLogged(): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const logDir = join(s3.cluster.dir, 'log');
+  let count = 0;
+  for (const name of await readdir(logDir)) {
+    if (!name.startsWith('storage-node')) continue;
+    for (const line of (await readFile(join(logDir, name), 'utf8')).split('\n')) {
+      if (
+        line.includes('"method":"DELETE"') &&
+        line.includes('"server":"object"') &&
+        /\/mpu(\+|%2B)segments\//.test(line)
+      )
+        count += 1;
+    }
+  }
+  return count;
+}
 
 test.serial('low-level multipart: copy part, list parts and uploads, too small, abort', async (t) => {
   const client = s3.client();
