@@ -347,9 +347,20 @@ export async function main(argv: readonly string[]): Promise<number> {
             count: splitLimit(phase.count, rounds, round),
           };
           const measure = measures[phaseIndex]?.[runnerIndex] as PhaseMeasure;
+          const others = runners.filter((other) => other !== runner);
+          const othersBefore = isolate ? [] : others.map((other) => other.meter.sample());
+          const sliceStartMs = performance.now();
           try {
-            if (isolate) paused = runners.filter((other) => other !== runner).map((other) => other.meter.pause());
+            if (isolate) paused = others.map((other) => other.meter.pause());
             await runner.runSlice(phase, limits, measure, runStartMs, progress);
+            others.forEach((other, index) => {
+              const before = othersBefore[index];
+              const after = before === undefined ? undefined : other.meter.sample();
+              if (before === undefined || after === undefined) return;
+              const otherMeasure = measures[phaseIndex]?.[runners.indexOf(other)] as PhaseMeasure;
+              otherMeasure.otherSlicesCpuS = (otherMeasure.otherSlicesCpuS ?? 0) + cpuBetween(before, after);
+              otherMeasure.otherSlicesElapsedS += (performance.now() - sliceStartMs) / 1000;
+            });
           } catch (error) {
             // A slice that cannot run (its prefill failed, the endpoint went away) is an error of
             // this phase; the other phases still run.

@@ -6,7 +6,15 @@
  * else rejects with an `OperationError` and counts as an error, never a success.
  */
 import type * as http from 'node:http';
-import { createAgent, expectStatus, httpRequest, OperationError, type BodyMode, type HttpResult } from './http.js';
+import {
+  createAgent,
+  expectStatus,
+  httpRequest,
+  OperationError,
+  STALE_SOCKET,
+  type BodyMode,
+  type HttpResult,
+} from './http.js';
 import { type PayloadPool } from './payload.js';
 import { signS3Headers, uriEncode, EMPTY_SHA256 } from './sigv4.js';
 
@@ -94,7 +102,24 @@ abstract class BaseClient {
     this.agent = createAgent(baseUrl, options.socketsMax);
   }
 
-  protected send(
+  protected async send(
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    bodyMode: BodyMode,
+    body?: ObjectRef,
+  ): Promise<HttpResult> {
+    try {
+      return await this.sendOnce(method, url, headers, bodyMode, body);
+    } catch (error) {
+      // Once, as browsers and the AWS SDKs do: a stale keep-alive socket is the client's
+      // problem, not the server's, and must not count as a server error.
+      if (!(error instanceof OperationError && error.kind === STALE_SOCKET)) throw error;
+      return this.sendOnce(method, url, headers, bodyMode, body);
+    }
+  }
+
+  private sendOnce(
     method: string,
     url: URL,
     headers: Record<string, string>,

@@ -21,6 +21,9 @@ export class OperationError extends Error {
   }
 }
 
+/** Error kind of a request lost on a reused keep-alive socket before any answer: safe to resend. */
+export const STALE_SOCKET = 'net_stale_socket';
+
 export type BodyMode = 'md5' | 'text' | 'drain';
 
 export interface HttpRequestOptions {
@@ -81,10 +84,15 @@ export function httpRequest(options: HttpRequestOptions): Promise<HttpResult> {
     request.setTimeout(options.idleTimeoutMs, () =>
       finish(new OperationError('timeout', `${options.method} ${options.url.pathname}: idle timeout`)),
     );
-    request.on('error', (error: Error) =>
-      finish(new OperationError(networkKind(error), error.message, { cause: error })),
-    );
+    let answered = false;
+    request.on('error', (error: Error) => {
+      // A kept-alive socket the server closed just as we reused it (its idle timeout raced our
+      // request): nothing reached the server, so the caller may send the request again.
+      const kind = !answered && request.reusedSocket ? STALE_SOCKET : networkKind(error);
+      finish(new OperationError(kind, error.message, { cause: error }));
+    });
     request.on('response', (response: IncomingMessage) => {
+      answered = true;
       const md5 = options.bodyMode === 'md5' ? createHash('md5') : undefined;
       const textBytesMax = options.textBytesMax ?? 64 * 1024 * 1024;
       const textParts: Buffer[] = [];

@@ -34,6 +34,10 @@ export interface PhaseFigures {
   readonly clientCpuMsPerOp: number;
   readonly serverCpuPct: number | undefined;
   readonly serverCpuMsPerOp: number | undefined;
+  /** Compare mode without --isolate: cores the servers used while the other endpoint was measured. */
+  readonly otherSlicesCores: number | undefined;
+  /** Server CPU per op counting also what the servers did while the other endpoint was measured. */
+  readonly serverCpuMsPerOpAllSlices: number | undefined;
   readonly roundOpsPerS: readonly number[];
   readonly timelines: readonly (readonly TimelinePoint[])[];
 }
@@ -63,6 +67,14 @@ export function figuresOf(phase: Phase, endpoint: string, measure: PhaseMeasure)
     clientCpuMsPerOp: perOp(measure.clientCpuS),
     serverCpuPct: measure.serverCpuS === undefined ? undefined : (measure.serverCpuS / elapsedS) * 100,
     serverCpuMsPerOp: measure.serverCpuS === undefined ? undefined : perOp(measure.serverCpuS),
+    otherSlicesCores:
+      measure.otherSlicesCpuS === undefined || measure.otherSlicesElapsedS === 0
+        ? undefined
+        : measure.otherSlicesCpuS / measure.otherSlicesElapsedS,
+    serverCpuMsPerOpAllSlices:
+      measure.serverCpuS === undefined || measure.otherSlicesCpuS === undefined
+        ? undefined
+        : perOp(measure.serverCpuS + measure.otherSlicesCpuS),
     roundOpsPerS: measure.roundOpsPerS,
     timelines: measure.timelines,
   };
@@ -237,6 +249,16 @@ function compareTable(report: RunReport): string[] {
       if ((idleA ?? 0) > 0.02 || (idleB ?? 0) > 0.02) {
         row('server CPU ms/op net of idle', netOfIdle(fa, idleA), netOfIdle(fb, idleB), (v) => fmt(v, 2));
       }
+    }
+    if (fa.otherSlicesCores !== undefined || fb.otherSlicesCores !== undefined) {
+      // Work one store defers (updaters, replicators) runs in the other's slices and slows it there.
+      row('server cores used while the other ran', fa.otherSlicesCores, fb.otherSlicesCores, (v) => fmt(v, 2));
+      row(
+        'server CPU ms/op incl. while the other ran',
+        fa.serverCpuMsPerOpAllSlices,
+        fb.serverCpuMsPerOpAllSlices,
+        (v) => fmt(v, 2),
+      );
     }
     row('client CPU ms/op', fa.clientCpuMsPerOp, fb.clientCpuMsPerOp, (v) => fmt(v, 3));
     lines.push(

@@ -30,6 +30,13 @@ export interface PhaseMeasure {
   byOp: Map<Operation, LatencyHistogram>;
   clientCpuS: number;
   serverCpuS: number | undefined;
+  /**
+   * Compare mode without --isolate: CPU these servers used while the other endpoint's slices ran
+   * (their updaters and replicators catching up on this endpoint's writes, plus idle), and how long
+   * those slices took. It lands on the other endpoint's figures unless it is reported.
+   */
+  otherSlicesCpuS: number | undefined;
+  otherSlicesElapsedS: number;
   /** One list of per-second points per slice (slices are not contiguous in compare mode). */
   timelines: TimelinePoint[][];
   roundOpsPerS: number[];
@@ -48,6 +55,8 @@ export function emptyMeasure(): PhaseMeasure {
     byOp: new Map(),
     clientCpuS: 0,
     serverCpuS: undefined,
+    otherSlicesCpuS: undefined,
+    otherSlicesElapsedS: 0,
     timelines: [],
     roundOpsPerS: [],
     roundMBPerS: [],

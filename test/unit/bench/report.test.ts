@@ -117,6 +117,24 @@ test('compare Markdown: A, B and B/A per figure, errors by kind, rounds', (t) =>
   t.true(markdown.includes('nebula / GET 4KiB c16: `GET: GET obj-1: body MD5 differs`'));
 });
 
+test("compare Markdown without --isolate: what each store did during the other one's slices", (t) => {
+  const report = reportOf(2);
+  const a = measureOf(1000, 4, 10, 5);
+  a.otherSlicesCpuS = 6; // Swift's updaters catching up for 12 s of Nebula's slices
+  a.otherSlicesElapsedS = 12;
+  const b = measureOf(2000, 2, 10, 2);
+  b.otherSlicesCpuS = 0.6;
+  b.otherSlicesElapsedS = 12;
+  const markdown = toMarkdown({
+    ...report,
+    phases: [[figuresOf(phase, 'swift', a), figuresOf(phase, 'nebula', b)]],
+  });
+  t.true(markdown.includes('| GET 4KiB c16 | server cores used while the other ran | 0.50 | 0.05 | 0.10× |'));
+  // (5 + 6) s over 1000 ops; (2 + 0.6) s over 2000 ops
+  t.true(markdown.includes('| GET 4KiB c16 | server CPU ms/op incl. while the other ran | 11.00 | 1.30 | 0.12× |'));
+  t.false(toMarkdown(report).includes('while the other ran'));
+});
+
 test('JSON has no NaN (null instead) and round-trips', (t) => {
   const report = reportOf(1);
   const parsed = JSON.parse(toJson(report)) as { phases: { serverCpuMsPerOp: number | null }[][]; probe: unknown };

@@ -1,0 +1,37 @@
+import test from 'ava';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { type AddressInfo } from 'node:net';
+import { createClient } from '../../../bench/clients.js';
+import { PayloadPool } from '../../../bench/payload.js';
+
+test('a request lost on a kept-alive socket the server just closed is sent again, not counted', async (t) => {
+  // A tempauth-like server that closes each connection right after its first answer without
+  // saying so (no `Connection: close`): the client's next request on that socket is lost.
+  let heads = 0;
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    if (request.url === '/auth/v1.0') {
+      response.writeHead(200, { 'x-auth-token': 't', 'x-storage-url': `http://127.0.0.1:${port}/v1/AUTH_test` });
+    } else {
+      heads += 1;
+      response.writeHead(200, { 'content-length': '0', etag: 'd41d8cd98f00b204e9800998ecf8427e' }); // the empty body's MD5
+    }
+    response.end(() => setImmediate(() => request.socket.destroy()));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  const client = createClient(
+    { api: 'swift', authUrl: `http://127.0.0.1:${port}/auth/v1.0`, user: 'test:tester', key: 'testing' },
+    new PayloadPool(1024),
+    { socketsMax: 1, idleTimeoutMs: 5000, deadlineMs: 10_000 },
+  );
+  try {
+    await client.connect();
+    for (let i = 0; i < 5; i += 1) await client.head({ container: 'c', name: `o${i}`, size: 0, variant: 0 });
+    t.is(heads, 5);
+  } finally {
+    client.close();
+    server.close();
+  }
+});
