@@ -20,7 +20,7 @@ import { PayloadPool } from './payload.js';
 import { runProbe, type ProbeResult } from './probe.js';
 import { figuresOf, toJson, toMarkdown, type EndpointInfo, type PhaseFigures, type RunReport } from './report.js';
 import { emptyMeasure, EndpointRunner, type PhaseMeasure, type Progress, type ProgressSink } from './runner.js';
-import { loadScenario, parsePhase, type Scenario } from './scenario.js';
+import { loadScenario, parsePhase, type Phase, type Scenario } from './scenario.js';
 import { LatencyHistogram } from './stats.js';
 import { BenchUsageError, formatNumber, parseDurationS, parsePositiveInt } from './units.js';
 
@@ -63,6 +63,7 @@ const OPTIONS = {
   quiet: { type: 'boolean' },
   idle: { type: 'string' },
   isolate: { type: 'boolean' },
+  sequential: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -104,6 +105,9 @@ Run
   --isolate                 compare mode: stop (SIGSTOP) the other endpoint's server processes
                             during each slice, so one store's background work (updaters, replicators)
                             runs in its own slices, not in the other's; needs both server sets
+  --sequential              compare mode: all of A's phases, then all of B's (not interleaved), the
+                            other endpoint's servers stopped throughout when both sets are given:
+                            each store as if alone on the machine, its daemons on their own timing
   --quiet                   no progress line
 `;
 
@@ -262,9 +266,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     throw new BenchUsageError('give endpoint A: --auth-url/--user/--key or --endpoint/--access-key/--secret-key');
   const scenario = scenarioFrom(values);
   const compare = b !== undefined;
-  const isolate = values.isolate === true;
+  const sequential = values.sequential === true;
+  // --sequential stops the endpoint not being measured whenever both server sets are known.
   const hasServers = (set: ServerSet): boolean => set.pids.length > 0 || set.pgrep !== undefined;
-  if (isolate && (b === undefined || !hasServers(a.servers) || !hasServers(b.servers)))
+  const isolate =
+    values.isolate === true || (sequential && b !== undefined && hasServers(a.servers) && hasServers(b.servers));
+  if (sequential && b === undefined) throw new BenchUsageError('--sequential compares two endpoints: give B too');
+  if (values.isolate === true && (b === undefined || !hasServers(a.servers) || !hasServers(b.servers)))
     throw new BenchUsageError('--isolate needs two endpoints, each with --server-pids or --server-pgrep');
   const rounds = compare ? scenario.rounds : 1;
   const idleTimeoutMs = parseDurationS(str(values, 'timeout') ?? '30') * 1000;
@@ -337,50 +345,70 @@ export async function main(argv: readonly string[]): Promise<number> {
         if (first !== undefined && last !== undefined) idleCores[index] = cpuBetween(first, last) / idleS;
       });
     }
-    for (const [phaseIndex, phase] of scenario.phases.entries()) {
-      if (interrupted > 0) break; // the phases not begun are left out of the report
-      for (let round = 0; round < rounds; round += 1) {
-        for (const [runnerIndex, runner] of runners.entries()) {
-          if (interrupted > 0) break;
-          const limits = {
-            durationS: phase.durationS === undefined ? undefined : phase.durationS / rounds,
-            count: splitLimit(phase.count, rounds, round),
-          };
-          const measure = measures[phaseIndex]?.[runnerIndex] as PhaseMeasure;
-          const others = runners.filter((other) => other !== runner);
-          const othersBefore = isolate ? [] : others.map((other) => other.meter.sample());
-          const sliceStartMs = performance.now();
-          try {
-            if (isolate) paused = others.map((other) => other.meter.pause());
-            await runner.runSlice(phase, limits, measure, runStartMs, progress);
-            others.forEach((other, index) => {
-              const before = othersBefore[index];
-              const after = before === undefined ? undefined : other.meter.sample();
-              if (before === undefined || after === undefined) return;
-              const otherMeasure = measures[phaseIndex]?.[runners.indexOf(other)] as PhaseMeasure;
-              otherMeasure.otherSlicesCpuS = (otherMeasure.otherSlicesCpuS ?? 0) + cpuBetween(before, after);
-              otherMeasure.otherSlicesElapsedS += (performance.now() - sliceStartMs) / 1000;
-            });
-          } catch (error) {
-            // A slice that cannot run (its prefill failed, the endpoint went away) is an error of
-            // this phase; the other phases still run.
-            progress(undefined);
-            const message = error instanceof Error ? error.message : String(error);
-            log(`${runner.label} / ${phase.name}: ${message}`);
-            measure.errors.set('phase_failed', (measure.errors.get('phase_failed') ?? 0) + 1);
-            if (measure.errorSamples.length < 5) measure.errorSamples.push(`phase: ${message}`);
-          } finally {
-            resumePaused();
-          }
+    // Slices in the order they run: interleaved A, B, A, B per phase, or (--sequential) all of
+    // A's phases, then all of B's.
+    const slices: { phaseIndex: number; round: number; runnerIndex: number }[] = [];
+    const slice = (phaseIndex: number, round: number, runnerIndex: number): number =>
+      slices.push({ phaseIndex, round, runnerIndex });
+    if (sequential) {
+      runners.forEach((_, runnerIndex) =>
+        scenario.phases.forEach((_phase, phaseIndex) => {
+          for (let round = 0; round < rounds; round += 1) slice(phaseIndex, round, runnerIndex);
+        }),
+      );
+    } else {
+      scenario.phases.forEach((_phase, phaseIndex) => {
+        for (let round = 0; round < rounds; round += 1)
+          runners.forEach((_, runnerIndex) => slice(phaseIndex, round, runnerIndex));
+      });
+    }
+    let pausedFor: EndpointRunner | undefined;
+    for (const [sliceIndex, { phaseIndex, round, runnerIndex }] of slices.entries()) {
+      if (interrupted > 0) break; // the slices not begun are left out of the report
+      const phase = scenario.phases[phaseIndex] as Phase;
+      const runner = runners[runnerIndex] as EndpointRunner;
+      const limits = {
+        durationS: phase.durationS === undefined ? undefined : phase.durationS / rounds,
+        count: splitLimit(phase.count, rounds, round),
+      };
+      const measure = measures[phaseIndex]?.[runnerIndex] as PhaseMeasure;
+      const others = runners.filter((other) => other !== runner);
+      const othersBefore = isolate ? [] : others.map((other) => other.meter.sample());
+      const sliceStartMs = performance.now();
+      try {
+        // The others stay stopped over a run of this runner's slices: each SIGCONT lets their
+        // wall-clock timers fire at once, which would crowd their daemons' sweeps.
+        if (isolate && pausedFor !== runner) {
+          resumePaused();
+          paused = others.map((other) => other.meter.pause());
+          pausedFor = runner;
         }
+        await runner.runSlice(phase, limits, measure, runStartMs, progress);
+        others.forEach((other, index) => {
+          const before = othersBefore[index];
+          const after = before === undefined ? undefined : other.meter.sample();
+          if (before === undefined || after === undefined) return;
+          const otherMeasure = measures[phaseIndex]?.[runners.indexOf(other)] as PhaseMeasure;
+          otherMeasure.otherSlicesCpuS = (otherMeasure.otherSlicesCpuS ?? 0) + cpuBetween(before, after);
+          otherMeasure.otherSlicesElapsedS += (performance.now() - sliceStartMs) / 1000;
+        });
+      } catch (error) {
+        // A slice that cannot run (its prefill failed, the endpoint went away) is an error of
+        // this phase; the other phases still run.
+        progress(undefined);
+        const message = error instanceof Error ? error.message : String(error);
+        log(`${runner.label} / ${phase.name}: ${message}`);
+        measure.errors.set('phase_failed', (measure.errors.get('phase_failed') ?? 0) + 1);
+        if (measure.errorSamples.length < 5) measure.errorSamples.push(`phase: ${message}`);
       }
-      const summary = runners
-        .map((runner, index) => {
-          const figures = figuresOf(phase, runner.label, measures[phaseIndex]?.[index] as PhaseMeasure);
-          return `${runner.label}: ${formatNumber(figures.opsPerS)} ops/s, p99 ${figures.latency.p99Ms.toFixed(1)} ms, ${figures.errors} errors`;
-        })
-        .join('; ');
-      log(`${phase.name}: ${summary}`);
+      if (
+        slices.slice(sliceIndex + 1).some((next) => next.phaseIndex === phaseIndex && next.runnerIndex === runnerIndex)
+      )
+        continue;
+      const figures = figuresOf(phase, runner.label, measure);
+      log(
+        `${phase.name}: ${runner.label}: ${formatNumber(figures.opsPerS)} ops/s, p99 ${figures.latency.p99Ms.toFixed(1)} ms, ${figures.errors} errors`,
+      );
     }
   } finally {
     resumePaused();
@@ -426,6 +454,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     description: scenario.description,
     rounds,
     isolated: isolate,
+    sequential,
     machine,
     endpoints: endpointInfo,
     probe,

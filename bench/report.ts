@@ -110,6 +110,8 @@ export interface RunReport {
   readonly rounds: number;
   /** Compare mode with --isolate: the endpoint not being measured was stopped (SIGSTOP). */
   readonly isolated?: boolean;
+  /** Compare mode with --sequential: all of A's phases, then all of B's. */
+  readonly sequential?: boolean;
   readonly machine: MachineInfo;
   readonly endpoints: readonly EndpointInfo[];
   readonly probe: ProbeResult | undefined;
@@ -165,8 +167,8 @@ function machineSection(report: RunReport): string[] {
         (e.serverIdleCores === undefined ? '' : `; at idle they used ${e.serverIdleCores.toFixed(2)} cores`),
     ),
     `- Scenario: ${report.scenario}${report.description === '' ? '' : ` (${report.description})`}; ` +
-      `${report.endpoints.length > 1 ? `${report.rounds} rounds per phase, interleaved A, B, A, B` : 'one endpoint'}` +
-      (report.isolated === true ? "; each slice ran with the other endpoint's servers stopped (--isolate)" : ''),
+      `${report.endpoints.length === 1 ? 'one endpoint' : report.sequential === true ? `${report.rounds} rounds per phase, all of A's phases, then all of B's (--sequential)` : `${report.rounds} rounds per phase, interleaved A, B, A, B`}` +
+      (report.isolated === true ? "; each endpoint ran with the other endpoint's servers stopped" : ''),
     `- Started ${report.startedAt}, finished ${report.finishedAt}`,
   ];
 }

@@ -23,6 +23,8 @@ interface Double {
   corruptGets: boolean;
   requests: number;
   badSignatures: number;
+  /** Every request's method, in arrival order, with the double's name (shared by doubles). */
+  readonly log: string[];
 }
 
 function send(response: ServerResponse, status: number, headers: Record<string, string> = {}, body = ''): void {
@@ -203,7 +205,7 @@ async function handleS3(double: Double, request: IncomingMessage, response: Serv
   }
 }
 
-async function startDouble(): Promise<Double> {
+async function startDouble(name = 'double', log: string[] = []): Promise<Double> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -214,9 +216,11 @@ async function startDouble(): Promise<Double> {
     corruptGets: false,
     requests: 0,
     badSignatures: 0,
+    log,
   };
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     double.requests += 1;
+    log.push(`${name} ${request.method ?? ''}`);
     const url = new URL(request.url ?? '/', double.url);
     const handler = url.pathname.startsWith('/auth/') || url.pathname.startsWith('/v1/') ? handleSwift : handleS3;
     handler(double, request, response, url).catch(() => send(response, 500));
@@ -397,6 +401,56 @@ test('compare mode: Swift vs S3 interleaved, SigV4 accepted, corrupted GET bodie
   t.true(markdown.includes('| phase | figure | A: corrupting | B: s3 | B/A |'));
   t.true(markdown.includes('20 (md5_mismatch: 20)'));
   t.is(double.containers.size, 0, 'S3 side cleaned up');
+});
+
+test('--sequential runs all of A, then all of B', async (t) => {
+  const log: string[] = [];
+  const a = await startDouble('A', log);
+  const b = await startDouble('B', log);
+  t.teardown(() => {
+    a.server.close();
+    b.server.close();
+  });
+  const dir = setup(t);
+  const run = await runCli([
+    ...swiftArgs(a),
+    '--name',
+    'a',
+    ...swiftArgs(b, 'b-'),
+    '--b-name',
+    'b',
+    '--sequential',
+    '--op',
+    'PUT,GET',
+    '--size',
+    '1KiB',
+    '--count',
+    '8',
+    '--concurrency',
+    '2',
+    '--no-probe',
+    '--quiet',
+    '--out',
+    join(dir, 'out'),
+  ]);
+  t.is(run.code, 0, run.stderr);
+  // After both setups (each an auth GET and 4 container PUTs), all of A's objects, then B's.
+  const objectOps = log.filter((line) => line.endsWith(' GET') || line.endsWith(' PUT')).slice(2 * (1 + 4));
+  t.deepEqual(objectOps, [
+    ...Array<string>(8).fill('A PUT'),
+    ...Array<string>(8).fill('A GET'),
+    ...Array<string>(8).fill('B PUT'),
+    ...Array<string>(8).fill('B GET'),
+  ]);
+  const results = JSON.parse(readFileSync(join(dir, 'out', 'results.json'), 'utf8')) as Results;
+  t.deepEqual(
+    results.phases.map((pair) => pair.map((figures) => figures.ops)),
+    [
+      [8, 8],
+      [8, 8],
+    ],
+  );
+  t.true(readFileSync(join(dir, 'out', 'report.md'), 'utf8').includes("all of A's phases, then all of B's"));
 });
 
 test('bad usage exits 2 with a message', async (t) => {
