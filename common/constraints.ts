@@ -37,10 +37,16 @@ export const DEFAULT_CONSTRAINTS: Readonly<Constraints> = Object.freeze({
 
 /** Applies a `[swift-constraints]` section's numeric overrides to the defaults. */
 export function constraintsFrom(section: Readonly<Record<string, string>> | undefined): Readonly<Constraints> {
-  const merged: Constraints = { ...DEFAULT_CONSTRAINTS, valid_api_versions: [...DEFAULT_CONSTRAINTS.valid_api_versions] };
+  const merged: Constraints = {
+    ...DEFAULT_CONSTRAINTS,
+    valid_api_versions: [...DEFAULT_CONSTRAINTS.valid_api_versions],
+  };
   for (const [key, value] of Object.entries(section ?? {})) {
     if (key === 'valid_api_versions') {
-      merged.valid_api_versions = value.split(',').map((v) => v.trim()).filter(Boolean);
+      merged.valid_api_versions = value
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean);
     } else if (key in merged) {
       const number = Number(value);
       if (!Number.isSafeInteger(number) || number < 0) {

@@ -17,7 +17,9 @@ export function swiftConfFromIni(ini: Ini): SwiftConf {
   const prefix = hash.swift_hash_path_prefix ?? '';
   const suffix = hash.swift_hash_path_suffix ?? '';
   if (prefix === '' && suffix === '') {
-    throw new ConfigError('[swift-hash] needs swift_hash_path_suffix or swift_hash_path_prefix (set once, never changed)');
+    throw new ConfigError(
+      '[swift-hash] needs swift_hash_path_suffix or swift_hash_path_prefix (set once, never changed)',
+    );
   }
   return Object.freeze({
     hashSecrets: Object.freeze({ prefix, suffix }),

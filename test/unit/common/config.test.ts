@@ -28,7 +28,10 @@ test('environment overrides win', (t) => {
   const ini = resolveIni(parseIni(SAMPLE), { NEBULA_DEFAULT__BIND_PORT: '0', NEBULA_APP_OBJECT_SERVER__WORKERS: '4' });
   t.is(ConfigSection.of(ini, 'app:object-server').int('bind_port', 1), 0);
   t.is(ConfigSection.of(ini, 'app:object-server').int('workers', 1), 4);
-  t.is(ConfigSection.of(ini, 'object-replicator', { NEBULA_OBJECT_REPLICATOR__INTERVAL: '10' }).int('interval', 30), 10);
+  t.is(
+    ConfigSection.of(ini, 'object-replicator', { NEBULA_OBJECT_REPLICATOR__INTERVAL: '10' }).int('interval', 30),
+    10,
+  );
 });
 
 test('bad integers are refused with the option named', (t) => {
