@@ -131,6 +131,16 @@ async function anonymousAccount(
 export function s3api(options: S3ApiOptions): Middleware {
   const storageDomains = options.storageDomains ?? [];
   const now = options.nowMs ?? Date.now;
+  // A user's groups (REMOTE_USER) follow from the configuration alone: joined once per user.
+  const remoteUsers = new WeakMap<S3User, string>();
+  const remoteUserOf = (user: S3User): string => {
+    let groups = remoteUsers.get(user);
+    if (groups === undefined) {
+      groups = options.userGroups(user).join(',');
+      remoteUsers.set(user, groups);
+    }
+    return groups;
+  };
   return async (ctx: Context, next: Next): Promise<void> => {
     const rawUrl = ctx.req.url ?? '/';
     const questionMark = rawUrl.indexOf('?');
@@ -179,7 +189,7 @@ export function s3api(options: S3ApiOptions): Middleware {
           rememberSigningKey(authV4, verifySigV4(signed, authV4, user.key));
           auth = authV4;
         }
-        state.remoteUser = options.userGroups(user).join(',');
+        state.remoteUser = remoteUserOf(user);
         account = accountOfUrl(user.url);
         owner = { id: user.accountUser, displayName: user.accountUser };
       }

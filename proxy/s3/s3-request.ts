@@ -11,12 +11,16 @@ export interface S3Target {
 }
 
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+/** Printable ASCII without `%`: nothing to decode. */
+const PLAIN_NAME = /^[\x20-\x24\x26-\x7e]*$/;
 
 /**
  * A %-encoded path segment as text. Bytes that are not UTF-8, or a NUL, cannot name a bucket or an
  * object: 400 InvalidURI, as Swift's s3api answers (the Swift API's 412 has no S3 equivalent).
  */
 function decodeName(raw: string, rawPath: string): string {
+  // Most names are printable ASCII with no escapes: they are their own decoding (and hold no NUL).
+  if (PLAIN_NAME.test(raw)) return raw;
   const bytes: number[] = [];
   for (let index = 0; index < raw.length; index += 1) {
     const hex = raw.slice(index + 1, index + 3);

@@ -3,7 +3,9 @@
 import test from 'ava';
 import {
   canonicalRequest,
+  canonicalUri,
   EMPTY_SHA256,
+  parseAmzDate,
   parseQuery,
   parseSigV4,
   sign,
@@ -95,6 +97,51 @@ test('S3 reference: GET object with Range', (t) => {
   t.notThrows(() => verifySigV4(request, auth, S3_SECRET));
   const error = t.throws(() => verifySigV4(request, auth, 'wrong-secret'));
   t.true(isS3Error(error) && error.code === 'SignatureDoesNotMatch');
+});
+
+test('signatures compare as hex in either case; anything but 64 hex digits is refused', (t) => {
+  const signature = 'f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41';
+  const requestWith = (provided: string): SignedRequest => ({
+    method: 'GET',
+    rawPath: '/test.txt',
+    query: [],
+    headers: {
+      host: 'examplebucket.s3.amazonaws.com',
+      range: 'bytes=0-9',
+      'x-amz-content-sha256': EMPTY_SHA256,
+      'x-amz-date': '20130524T000000Z',
+      authorization: headerAuth('host;range;x-amz-content-sha256;x-amz-date', provided),
+    },
+  });
+  const upper = requestWith(signature.toUpperCase());
+  t.notThrows(() => verifySigV4(upper, parseSigV4(upper, S3_NOW), S3_SECRET));
+  for (const provided of [`${signature}0`, `${signature}zz`, signature.slice(0, 62), `${signature.slice(0, 63)}g`]) {
+    const request = requestWith(provided);
+    const error = t.throws(() => verifySigV4(request, parseSigV4(request, S3_NOW), S3_SECRET));
+    t.true(isS3Error(error) && error.code === 'SignatureDoesNotMatch', provided);
+  }
+});
+
+test('x-amz-date parses only as YYYYMMDDTHHMMSSZ', (t) => {
+  t.is(parseAmzDate('20130524T000000Z'), S3_NOW);
+  t.is(parseAmzDate('20231231T235959Z'), Date.UTC(2023, 11, 31, 23, 59, 59));
+  for (const bad of [
+    '',
+    '2013052T000000Z',
+    '20130524T000000',
+    '20130524 000000Z',
+    '2013O524T000000Z',
+    '20130524T00000+Z',
+  ])
+    t.true(Number.isNaN(parseAmzDate(bad)), bad);
+});
+
+test('canonical URI: plain paths as they are, others decoded and re-encoded per segment', (t) => {
+  t.is(canonicalUri('/bucket/dir/obj-1_a.b~c'), '/bucket/dir/obj-1_a.b~c');
+  t.is(canonicalUri(''), '/');
+  t.is(canonicalUri('/bucket/a b+c'), '/bucket/a%20b%2Bc');
+  t.is(canonicalUri('/bucket/%7Etilde%2Fslash%e2%82%ac'), '/bucket/~tilde%2Fslash%E2%82%AC');
+  t.is(canonicalUri('/bucket/it(s)*!'), '/bucket/it%28s%29%2A%21');
 });
 
 test('S3 reference: PUT object', (t) => {
