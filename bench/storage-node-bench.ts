@@ -4,7 +4,7 @@
  *
  *     npm run build && node dist/bench/storage-node-bench.js [--seconds 8] [--concurrency 32]
  *         [--rounds 3] [--size 4096] [--swift-workers 1] [--no-swift] [--profile DIR] [--log-level info]
- *         [--phases put,get] [--container-updates]
+ *         [--phases put,get] [--container-updates] [--client raw|node]
  *
  * Both servers: one device (a plain folder on the same disk, under one temp dir), mount_check off,
  * fsync on (Swift always fsyncs; Nebula's `fsync = true`), one worker process, request logging on.
@@ -15,6 +15,11 @@
  * for applying them (its CPU figure then covers the object write plus the container row). The two servers run side by side and take
  * turns, round after round, so a busy host weighs on both alike; the medians are reported. Prints requests/s and latency percentiles per phase
  * and the Nebula/Swift ratios. `--profile DIR` runs the Nebula node under `node --cpu-prof`.
+ * The load comes from one kept-alive connection per concurrent request, each request written
+ * whole and its response parsed just enough to find its end (raw-http-connection.ts): node:http's
+ * client cost as much CPU per small request as the faster server, and on a shared host took the
+ * CPU that server needed (`--client node` uses node:http, as before). Each phase also prints the
+ * client's own CPU per request, to see when the client nears what it measures.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Timestamp } from '../common/timestamp.js';
+import { RawHttpConnection } from './raw-http-connection.js';
 import { freePort, startStorageNode } from '../test/helpers/storage-node.js';
 
 const RUN_WITH_CONF = '/work/shared/anchors/swift/run_with_conf.py';
@@ -74,11 +80,24 @@ interface PhaseResult {
   p99Ms: number;
   /** Server CPU (user + system) per request, in ms: what a request costs, whatever the host load. */
   cpuMsPerRequest: number;
+  /** This load generator's own CPU per request, in ms: when it nears the server's share, the client is what is measured. */
+  clientCpuMsPerRequest: number;
 }
 
 function percentile(sorted: number[], fraction: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? Number.NaN;
+}
+
+/** Headers of an object PUT, as the proxy sends them. */
+function putHeadersFor(body: Buffer, extraHeaders: Record<string, string>): Record<string, string> {
+  return {
+    'X-Timestamp': Timestamp.now().internal,
+    'Content-Type': 'application/octet-stream',
+    'Content-Length': String(body.length),
+    'X-Backend-Storage-Policy-Index': '0',
+    ...extraHeaders,
+  };
 }
 
 function once(
@@ -90,16 +109,7 @@ function once(
   extraHeaders: Record<string, string> = {},
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> =
-      method === 'PUT'
-        ? {
-            'X-Timestamp': Timestamp.now().internal,
-            'Content-Type': 'application/octet-stream',
-            'Content-Length': String(body?.length ?? 0),
-            'X-Backend-Storage-Policy-Index': '0',
-            ...extraHeaders,
-          }
-        : {};
+    const headers = method === 'PUT' ? putHeadersFor(body ?? Buffer.alloc(0), extraHeaders) : {};
     const outgoing = request({ host: target.host, port: target.port, method, path, headers, agent }, (response) => {
       response.resume();
       response.once('end', () => resolve(response.statusCode ?? 0));
@@ -111,6 +121,46 @@ function once(
   });
 }
 
+type ClientKind = 'raw' | 'node';
+/** Sends one request of a worker and resolves with the status. */
+type Send = (
+  method: 'PUT' | 'GET',
+  path: string,
+  body: Buffer | undefined,
+  extraHeaders: Record<string, string>,
+) => Promise<number>;
+
+/** One worker's way to send: its own kept-alive raw connection (remade after an error), or node:http's agent. */
+function senderFor(kind: ClientKind, agent: Agent, target: Target): { send: Send; close: () => void } {
+  if (kind === 'node') {
+    return {
+      send: (method, path, body, extra) => once(agent, target, method, path, body, extra),
+      close: () => undefined,
+    };
+  }
+  const hostHeader = `Host: ${target.host}:${target.port}\r\nConnection: keep-alive`;
+  let connection: RawHttpConnection | undefined;
+  return {
+    send: async (method, path, body, extra) => {
+      connection ??= new RawHttpConnection(target.host, target.port, REQUEST_TIMEOUT_MS);
+      let head = `${method} ${path} HTTP/1.1\r\n${hostHeader}`;
+      if (method === 'PUT') {
+        for (const [name, value] of Object.entries(putHeadersFor(body ?? Buffer.alloc(0), extra))) {
+          head += `\r\n${name}: ${value}`;
+        }
+      }
+      try {
+        return await connection.request(head, body);
+      } catch (error) {
+        connection.close();
+        connection = undefined;
+        throw error;
+      }
+    },
+    close: () => connection?.close(),
+  };
+}
+
 async function runPhase(
   target: Target,
   method: 'PUT' | 'GET',
@@ -118,15 +168,18 @@ async function runPhase(
   concurrency: number,
   body: Buffer,
   written: string[],
-  putHeaders: Record<string, string> = {},
+  putHeaders: Record<string, string>,
+  client: ClientKind,
 ): Promise<PhaseResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
   let errors = 0;
   const cpuBefore = cpuSecondsOfGroup(target.processGroup);
+  const clientCpuBefore = process.cpuUsage();
   const started = performance.now();
   const deadline = started + seconds * 1000;
   const worker = async (): Promise<void> => {
+    const { send, close } = senderFor(client, agent, target);
     // Bounded by the deadline.
     while (performance.now() < deadline) {
       let path: string;
@@ -138,7 +191,7 @@ async function runPhase(
       }
       const begin = performance.now();
       try {
-        const status = await once(agent, target, method, path, method === 'PUT' ? body : undefined, putHeaders);
+        const status = await send(method, path, method === 'PUT' ? body : undefined, putHeaders);
         if ((method === 'PUT' && status === 201) || (method === 'GET' && status === 200)) {
           latencies.push(performance.now() - begin);
           if (method === 'PUT') written.push(path);
@@ -149,10 +202,12 @@ async function runPhase(
         errors += 1;
       }
     }
+    close();
   };
   await Promise.all(Array.from({ length: concurrency }, () => worker()));
   const elapsed = (performance.now() - started) / 1000;
   const cpuSeconds = cpuSecondsOfGroup(target.processGroup) - cpuBefore;
+  const clientCpu = process.cpuUsage(clientCpuBefore);
   agent.destroy();
   latencies.sort((a, b) => a - b);
   return {
@@ -163,6 +218,7 @@ async function runPhase(
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
     cpuMsPerRequest: (cpuSeconds * 1000) / Math.max(1, latencies.length + errors),
+    clientCpuMsPerRequest: (clientCpu.user + clientCpu.system) / 1000 / Math.max(1, latencies.length + errors),
   };
 }
 
@@ -232,7 +288,7 @@ function format(result: PhaseResult): string {
     .toFixed(1)
     .padStart(
       6,
-    )} ms  cpu ${result.cpuMsPerRequest.toFixed(2).padStart(5)} ms/req  (${result.requests} ok, ${result.errors} errors, ${result.seconds.toFixed(1)} s)`;
+    )} ms  cpu ${result.cpuMsPerRequest.toFixed(2).padStart(5)} ms/req  client cpu ${result.clientCpuMsPerRequest.toFixed(2)} ms/req  (${result.requests} ok, ${result.errors} errors, ${result.seconds.toFixed(1)} s)`;
 }
 
 type Phase = 'PUT' | 'GET';
@@ -273,18 +329,28 @@ async function benchmark(
   body: Buffer,
   phases: ReadonlySet<Phase>,
   putHeaders: Record<string, string>,
+  client: ClientKind,
 ): Promise<Partial<Record<Phase, PhaseResult>>> {
   const written: string[] = [];
   const results: Partial<Record<Phase, PhaseResult>> = {};
   // A short warm-up: JIT, connection setup, first folders.
-  await runPhase(target, 'PUT', 1, concurrency, body, [], putHeaders);
-  const put = await runPhase(target, 'PUT', phases.has('PUT') ? seconds : 2, concurrency, body, written, putHeaders);
+  await runPhase(target, 'PUT', 1, concurrency, body, [], putHeaders, client);
+  const put = await runPhase(
+    target,
+    'PUT',
+    phases.has('PUT') ? seconds : 2,
+    concurrency,
+    body,
+    written,
+    putHeaders,
+    client,
+  );
   if (phases.has('PUT')) {
     process.stdout.write(`${target.name.padEnd(36)} PUT ${format(put)}\n`);
     results.PUT = put;
   }
   if (phases.has('GET')) {
-    const get = await runPhase(target, 'GET', seconds, concurrency, body, written);
+    const get = await runPhase(target, 'GET', seconds, concurrency, body, written, {}, client);
     process.stdout.write(`${target.name.padEnd(36)} GET ${format(get)}\n`);
     results.GET = get;
   }
@@ -312,8 +378,11 @@ async function main(): Promise<void> {
       'log-level': { type: 'string', default: 'info' },
       phases: { type: 'string', default: 'put,get' },
       'container-updates': { type: 'boolean', default: false },
+      client: { type: 'string', default: 'raw' },
     },
   });
+  if (values.client !== 'raw' && values.client !== 'node') throw new Error('--client is raw or node');
+  const client: ClientKind = values.client;
   const phases = new Set(
     values.phases
       .toUpperCase()
@@ -353,9 +422,11 @@ async function main(): Promise<void> {
     const cpu: Record<string, Record<'PUT' | 'GET', number[]>> = {};
     for (let round = 1; round <= rounds; round += 1) {
       process.stdout.write(`round ${round}\n`);
-      const nebula = await benchmark(nebulaTarget, seconds, concurrency, body, phases, putHeaders);
+      const nebula = await benchmark(nebulaTarget, seconds, concurrency, body, phases, putHeaders, client);
       const reference =
-        swift === undefined ? undefined : await benchmark(swift.target, seconds, concurrency, body, phases, putHeaders);
+        swift === undefined
+          ? undefined
+          : await benchmark(swift.target, seconds, concurrency, body, phases, putHeaders, client);
       for (const phase of phases) {
         const mine = nebula[phase];
         const theirs = reference?.[phase];
