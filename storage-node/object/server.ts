@@ -256,7 +256,7 @@ class ObjectServer implements StorageServer {
     }
 
     sendContinue(ctx.req, ctx.res);
-    const writer = await this.options.diskfiles.createWriter(location);
+    const writer = await this.options.diskfiles.createWriter(location, state);
     try {
       await receiveBody(ctx.req, writer, {
         contentLength,

@@ -197,3 +197,34 @@ test('a rotted small file or a broken trailer is quarantined on open', async (t)
     t.is((await readdir(join(device, 'quarantined', 'objects'))).length, 2);
   });
 });
+
+test('a write told the folder is missing makes it (mkdir, no failed rename), even when another write made it meanwhile', async (t) => {
+  await withManager(async (manager, location) => {
+    const missing = await manager.readState(location);
+    t.true(missing.folderMissing);
+    const write = async (writer: Awaited<ReturnType<DiskFileManager['createWriter']>>, seconds: string) => {
+      await writer.write(Buffer.from(seconds));
+      const etag = writer.digest();
+      const timestamp = Timestamp.parse(seconds);
+      await writer.commit(
+        {
+          name: '/a/c/o',
+          'X-Timestamp': timestamp.internal,
+          'Content-Type': 'a/b',
+          ETag: etag,
+          'Content-Length': '16',
+        },
+        timestamp,
+        'data',
+      );
+    };
+    // Both writers saw no folder; the first makes it, the second finds it made and cleans up.
+    const first = await manager.createWriter(location, missing);
+    const second = await manager.createWriter(location, missing);
+    await write(first, '1700000000.00000');
+    await write(second, '1700000001.00000');
+    t.deepEqual(await readdir(location.hashDir), ['1700000001.00000.data']);
+    t.false((await manager.readState(location)).folderMissing ?? false);
+    t.deepEqual(await readdir(join(location.devicePath, 'tmp')), []);
+  });
+});
