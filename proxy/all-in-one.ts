@@ -9,6 +9,7 @@
  */
 import { join, resolve } from 'node:path';
 import { startLocalCluster, superviseLocalCluster } from './local-cluster.js';
+import { tolerateClosedStdio } from '../common/stdio.js';
 
 function portFromEnv(name: string, fallback: number): number {
   const port = Number(process.env[name] ?? fallback);
@@ -17,6 +18,7 @@ function portFromEnv(name: string, fallback: number): number {
 }
 
 async function main(): Promise<void> {
+  tolerateClosedStdio();
   const dataDir = resolve(process.env.NEBULA_DATA ?? '.nebula');
   const proxyPort = portFromEnv('NEBULA_PORT', 8080);
   const firstStoragePort = portFromEnv('NEBULA_STORAGE_PORT', 6210);

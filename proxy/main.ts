@@ -8,6 +8,7 @@
  */
 import cluster from 'node:cluster';
 import { createLogger } from '../common/log.js';
+import { tolerateClosedStdio } from '../common/stdio.js';
 import { loadProxyConfig } from './config.js';
 import { startProxyServer } from './server.js';
 
@@ -83,6 +84,7 @@ async function runPrimary(configPath: string, workers: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  tolerateClosedStdio();
   const configPath = process.argv[2] ?? '/etc/nebula/proxy-server.conf';
   if (cluster.isWorker) {
     await runWorker(configPath);

@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../common/log.js';
+import { tolerateClosedStdio } from '../common/stdio.js';
 import { createAccountServer } from './account/server.js';
 import { createApp } from './app.js';
 import { ASYNC_TEMP_PREFIX } from './async-pending.js';
@@ -77,6 +78,7 @@ function runParent(config: StorageNodeConfig, logger: Logger): void {
 }
 
 async function main(): Promise<void> {
+  tolerateClosedStdio();
   const configPath = process.argv[2] ?? '/etc/nebula/storage-node.conf';
   const fileConfig = loadStorageNodeConfig(configPath);
   const logger = createLogger('storage-node', process.env.NEBULA_LOG_LEVEL ?? fileConfig.logLevel);

@@ -9,12 +9,14 @@
  * logged, and with --once also printed on stdout as one JSON line per daemon.
  */
 import { createLogger } from '../../common/log.js';
+import { tolerateClosedStdio } from '../../common/stdio.js';
 import { loadStorageNodeConfig } from '../config.js';
 import { daemonsConfigFrom, DAEMON_NAMES, isDaemonName, type DaemonName } from './config.js';
 import { createDaemon } from './factory.js';
 import { startDaemons } from './attach.js';
 
 async function main(): Promise<number> {
+  tolerateClosedStdio();
   const args = process.argv.slice(2);
   const once = args.includes('--once');
   const [configPath, which] = args.filter((arg) => !arg.startsWith('--'));

@@ -1,7 +1,8 @@
 /**
  * `npm start` (dist/proxy/all-in-one.js) as a user runs it: a storage node killed with SIGKILL
  * is reported and started again on its port, and the cluster serves reads and writes through
- * it; SIGTERM then stops every process.
+ * it; SIGTERM then stops every process. And `npm start | head -3`: with the reader of its
+ * stdout gone, SIGTERM still stops everything at once, with exit status 0.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -62,8 +63,15 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-test('a storage node killed with SIGKILL comes back and serves; SIGTERM stops everything', async (t) => {
-  t.timeout(180_000);
+interface AllInOne {
+  child: ChildProcess;
+  dataDir: string;
+  proxyPort: number;
+  storageBase: number;
+}
+
+/** `npm start`'s program on free ports in a temp dir, its stdout and stderr piped to this test. */
+async function spawnAllInOne(): Promise<AllInOne> {
   const dataDir = await mkdtemp(join(tmpdir(), 'nebula-all-in-one-'));
   const storageBase = await storagePortBase();
   const proxyPort = await freePort();
@@ -78,6 +86,21 @@ test('a storage node killed with SIGKILL comes back and serves; SIGTERM stops ev
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return { child, dataDir, proxyPort, storageBase };
+}
+
+async function stopAllInOne({ child, dataDir }: AllInOne): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    await exited(child);
+  }
+  await rm(dataDir, { recursive: true, force: true });
+}
+
+test('a storage node killed with SIGKILL comes back and serves; SIGTERM stops everything', async (t) => {
+  t.timeout(180_000);
+  const allInOne = await spawnAllInOne();
+  const { child, dataDir, proxyPort, storageBase } = allInOne;
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -125,10 +148,41 @@ test('a storage node killed with SIGKILL comes back and serves; SIGTERM stops ev
     t.true(await portIsFree(proxyPort), 'the proxy stopped');
     t.true(await portIsFree(nodePort), 'the restarted storage node stopped');
   } finally {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await exited(child);
+    await stopAllInOne(allInOne);
+  }
+});
+
+test('with the reader of its stdout gone (npm start | head -3), SIGTERM still stops everything cleanly', async (t) => {
+  t.timeout(180_000);
+  const allInOne = await spawnAllInOne();
+  const { child, proxyPort, storageBase } = allInOne;
+  let stdout = '';
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer): void => {
+        stdout += chunk.toString();
+        if (!stdout.includes('Nebula is running')) return;
+        child.stdout?.off('data', onData);
+        resolve();
+      };
+      child.stdout?.on('data', onData);
+      child.once('exit', () => reject(new Error(`the all-in-one ended early: ${stderr}`)));
+    });
+    // As head does after its third line: the read end of the pipe closes.
+    child.stdout?.destroy();
+    const startMs = Date.now();
+    child.kill('SIGTERM');
+    await exited(child);
+    t.is(child.exitCode, 0, stderr);
+    t.true(Date.now() - startMs < 15_000, `stopped after ${Date.now() - startMs} ms`);
+    t.notRegex(stderr, /EPIPE/);
+    t.true(await portIsFree(proxyPort), 'the proxy stopped');
+    for (const offset of [0, 10, 20, 30]) {
+      t.true(await portIsFree(storageBase + offset), `the storage node on +${offset} stopped`);
     }
-    await rm(dataDir, { recursive: true, force: true });
+  } finally {
+    await stopAllInOne(allInOne);
   }
 });
