@@ -9,6 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { startFaultCluster } from './harness/cluster.js';
 import { dataFileOn, handoffPartitions } from './harness/checks.js';
 import { call } from './harness/cluster.js';
+import { STORAGE_NODE_THREAD_POOL_SIZE } from '../../common/thread-pool.js';
+import { threadCountOf } from '../helpers/storage-node.js';
 
 const OBJECT_COUNT = 60;
 const HEAL_TIMEOUT_MS = 60_000;
@@ -16,6 +18,10 @@ const HEAL_TIMEOUT_MS = 60_000;
 test('in-process daemons heal a node killed during writes without any manual pass', async (t) => {
   const cluster = await startFaultCluster({ extraConfig: '[DEFAULT]\ndaemons = all\ninterval = 1\n' });
   t.teardown(() => cluster.stop());
+  // The harness starts its nodes as the all-in-one does: with the storage node's libuv pool.
+  for (const node of cluster.nodes) {
+    t.true((await threadCountOf(node.pid() ?? -1)) >= STORAGE_NODE_THREAD_POOL_SIZE, `node ${node.index + 1}'s pool`);
+  }
   await cluster.createContainer('AUTH_fault', 'auto');
   const victim = cluster.nodes[3];
   if (victim === undefined) throw new Error('no node 4');

@@ -12,6 +12,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { storageNodeThreadPoolEnv } from '../../../common/thread-pool.js';
 import { Timestamp } from '../../../common/timestamp.js';
 import { buildRing } from '../../../ring/build-ring.js';
 import { Ring, type RingDevice } from '../../../ring/ring.js';
@@ -76,6 +77,8 @@ export interface FaultNode {
   devicePath: string;
   device: string;
   running(): boolean;
+  /** The running process's id (undefined while stopped). */
+  pid(): number | undefined;
   start(): Promise<void>;
   /** SIGKILL (a crash). */
   kill(): Promise<void>;
@@ -182,6 +185,7 @@ export async function startFaultCluster(
       devicePath,
       device: 'sda1',
       running: () => children.has(index),
+      pid: () => children.get(index)?.pid,
       async start() {
         const child = spawn(process.execPath, [NODE_MAIN, confPath], {
           stdio: ['ignore', 'pipe', 'pipe'],
@@ -189,6 +193,8 @@ export async function startFaultCluster(
             ...process.env,
             NEBULA_LOG_LEVEL: process.env.NEBULA_LOG_LEVEL ?? 'silent',
             NEBULA_SWIFT_CONF: join(dir, 'swift.conf'),
+            // The pool a storage node gets from whoever starts it (common/thread-pool.ts).
+            ...storageNodeThreadPoolEnv(process.env),
           },
         });
         // Registered at once, so that a failed start is still killed by stop().
@@ -268,7 +274,14 @@ export async function startFaultCluster(
       return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, [DAEMONS_MAIN, node.confPath, daemon, '--once'], {
           stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, NEBULA_LOG_LEVEL: 'silent', NEBULA_SWIFT_CONF: join(node.dir, 'swift.conf'), ...env },
+          env: {
+            ...process.env,
+            NEBULA_LOG_LEVEL: 'silent',
+            NEBULA_SWIFT_CONF: join(node.dir, 'swift.conf'),
+            // The daemons read, hash and sync files as the node does: the same pool.
+            ...storageNodeThreadPoolEnv(process.env),
+            ...env,
+          },
         });
         let out = '';
         let err = '';
