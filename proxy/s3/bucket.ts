@@ -1,17 +1,18 @@
 /**
  * Service and bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
- * GetBucketLocation, ListObjects (v1 and v2), bucket ACLs (canned ACLs as container read ACLs),
- * DeleteObjects, and the configuration subresources a bucket does not have (answered as S3
- * answers an unconfigured bucket). Buckets are Swift containers of the user's account.
+ * GetBucketLocation, ListObjects (v1 and v2), DeleteObjects, and the configuration subresources
+ * a bucket does not have (answered as S3 answers an unconfigured bucket); ACLs are in acl.ts. Buckets are Swift containers of the user's account.
  */
 import { readSmallBody } from './body.js';
 import {
-  containerReadAcl,
+  bucketAclHeaders,
+  bucketCannedAcl,
   DEFAULT_CREATION_DATE,
   listingDate,
   quoteEtag,
   SEGMENTS_SUFFIX,
   swiftFailure,
+  tempauthAccountOf,
   xmlResponse,
   type S3Context,
   type S3Response,
@@ -86,12 +87,15 @@ export { readXmlBody };
 
 export async function createBucket(ctx: S3Context, bucket: string): Promise<S3Response> {
   if (!isValidBucketName(bucket)) throw S3Errors.invalidBucketName(bucket);
-  const headers: Record<string, string> = {};
+  let headers: Record<string, string> = {};
   const canned = ctx.header('x-amz-acl');
   if (canned !== undefined) {
-    const acl = containerReadAcl(canned);
-    if (acl === undefined) throw S3Errors.invalidArgument('x-amz-acl', canned, 'The canned ACL is not supported.');
-    if (acl !== '') headers['x-container-read'] = acl;
+    const kept = bucketCannedAcl(canned);
+    if (kept === undefined) throw S3Errors.invalidArgument('x-amz-acl', canned, 'The canned ACL is not supported.');
+    // A new container has no ACL to remove: only the headers that grant something.
+    headers = Object.fromEntries(
+      Object.entries(bucketAclHeaders(kept, tempauthAccountOf(ctx))).filter(([, value]) => value !== ''),
+    );
   }
   for (const name of Object.keys(ctx.headers)) {
     if (name.startsWith('x-amz-grant-'))
@@ -269,70 +273,6 @@ export async function listObjects(ctx: S3Context, bucket: string): Promise<S3Res
   if (url) children.push(xmlElement('EncodingType', 'url'));
   children.push(xmlElement('IsTruncated', truncated ? 'true' : 'false'));
   return xmlResponse(xmlElement('ListBucketResult', [...children, ...contents, ...prefixes]));
-}
-
-const ALL_USERS = 'http://acs.amazonaws.com/groups/global/AllUsers';
-
-export function aclResponse(ctx: S3Context, publicRead: boolean): S3Response {
-  const xsi = { 'xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance' };
-  const grants = [
-    xmlElement('Grant', [
-      xmlElement('Grantee', [xmlElement('ID', ctx.owner.id), xmlElement('DisplayName', ctx.owner.displayName)], {
-        ...xsi,
-        'xsi:type': 'CanonicalUser',
-      }),
-      xmlElement('Permission', 'FULL_CONTROL'),
-    ]),
-  ];
-  if (publicRead) {
-    grants.push(
-      xmlElement('Grant', [
-        xmlElement('Grantee', [xmlElement('URI', ALL_USERS)], { ...xsi, 'xsi:type': 'Group' }),
-        xmlElement('Permission', 'READ'),
-      ]),
-    );
-  }
-  return xmlResponse(xmlElement('AccessControlPolicy', [ownerElement(ctx), xmlElement('AccessControlList', grants)]));
-}
-
-function isPublicRead(readAcl: string | undefined): boolean {
-  return (readAcl ?? '').split(',').some((item) => item.trim() === '.r:*');
-}
-
-export async function getBucketAcl(ctx: S3Context, bucket: string): Promise<S3Response> {
-  const response = await ctx.swift.request('HEAD', bucket, undefined);
-  discard(response);
-  if (response.status < 200 || response.status >= 300) throw swiftFailure(response, { bucket });
-  return aclResponse(ctx, isPublicRead(response.headers['x-container-read']));
-}
-
-/** The canned ACL a PutBucketAcl/PutObjectAcl asks for: the x-amz-acl header or the XML grants. */
-export async function requestedCannedAcl(ctx: S3Context): Promise<string> {
-  const canned = ctx.header('x-amz-acl');
-  if (canned !== undefined) return canned;
-  const policy = await readXmlBody(ctx);
-  if (policy === undefined) throw S3Errors.malformedXml();
-  if (policy.name !== 'AccessControlPolicy') throw S3Errors.malformedXml();
-  const list = policy.children.find((child) => child.name === 'AccessControlList');
-  let publicRead = false;
-  for (const grant of list === undefined ? [] : childElements(list, 'Grant')) {
-    const grantee = grant.children.find((child) => child.name === 'Grantee');
-    const permission = childText(grant, 'Permission');
-    const uri = grantee === undefined ? undefined : childText(grantee, 'URI');
-    if (uri === ALL_USERS && permission === 'READ') publicRead = true;
-    else if (uri !== undefined) throw S3Errors.notImplemented('Only the owner and AllUsers READ grants are supported.');
-  }
-  return publicRead ? 'public-read' : 'private';
-}
-
-export async function putBucketAcl(ctx: S3Context, bucket: string): Promise<S3Response> {
-  const canned = await requestedCannedAcl(ctx);
-  const acl = containerReadAcl(canned);
-  if (acl === undefined) throw S3Errors.invalidArgument('x-amz-acl', canned, 'The canned ACL is not supported.');
-  const response = await ctx.swift.request('POST', bucket, undefined, { headers: { 'x-container-read': acl } });
-  discard(response);
-  if (response.status < 200 || response.status >= 300) throw swiftFailure(response, { bucket });
-  return { status: 200 };
 }
 
 export async function deleteObjects(ctx: S3Context, bucket: string): Promise<S3Response> {

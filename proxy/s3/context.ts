@@ -236,18 +236,71 @@ export function evaluateConditions(
   return undefined;
 }
 
-/** Canned ACLs S3 clients send; the ones Swift can express map to container ACLs. */
-export function containerReadAcl(canned: string): string | undefined {
+/** Container sysmeta keeping a bucket's canned ACL where Swift's container ACLs cannot say it. */
+export const BUCKET_ACL_SYSMETA = 'x-container-sysmeta-s3api-acl';
+
+/** The canned ACLs Nebula keeps for buckets (others are stored as the nearest of these). */
+export type BucketCannedAcl = 'private' | 'public-read' | 'public-read-write' | 'authenticated-read';
+
+/** A canned ACL as a bucket keeps it; undefined for a name S3 does not have. */
+export function bucketCannedAcl(canned: string): BucketCannedAcl | undefined {
   switch (canned) {
     case 'private':
     case 'bucket-owner-read':
     case 'bucket-owner-full-control':
-    case 'authenticated-read':
-      return '';
+      return 'private';
     case 'public-read':
     case 'public-read-write':
-      return '.r:*,.rlistings';
+    case 'authenticated-read':
+      return canned;
     default:
       return undefined;
   }
+}
+
+/**
+ * The container headers that store a bucket's canned ACL (an empty value removes a header).
+ * Swift's ACLs hold what they can, so the Swift API sees the same access: public reads as
+ * `.r:*,.rlistings`, and the users an S3 bucket can have besides its owner (the other users of
+ * its account: each S3 user's buckets are its own account's containers) as the tempauth account
+ * name, `tempauthAccount`. Anonymous writes have no Swift form (tempauth takes a referrer in a
+ * write ACL as an anonymous write grant, which would open the Swift API as well), so the canned
+ * name is kept as sysmeta and only the S3 layer lets an anonymous write through (middleware.ts).
+ */
+export function bucketAclHeaders(canned: BucketCannedAcl, tempauthAccount: string): Record<string, string> {
+  const read = { 'public-read': '.r:*,.rlistings', 'public-read-write': '.r:*,.rlistings' } as const;
+  return {
+    'x-container-read': canned === 'authenticated-read' ? tempauthAccount : (read[canned as keyof typeof read] ?? ''),
+    'x-container-write': canned === 'public-read-write' ? tempauthAccount : '',
+    [BUCKET_ACL_SYSMETA]: canned === 'public-read-write' || canned === 'authenticated-read' ? canned : '',
+  };
+}
+
+/**
+ * An object's canned ACL (PutObject, CreateMultipartUpload, PutObjectAcl): Swift has no object
+ * ACLs, so only private, what every object has, is accepted; an object is as readable as its
+ * bucket.
+ */
+export function checkObjectCannedAcl(canned: string | undefined): void {
+  if (canned === undefined) return;
+  const kept = bucketCannedAcl(canned);
+  if (kept === undefined) throw S3Errors.invalidArgument('x-amz-acl', canned, 'The canned ACL is not valid.');
+  if (kept !== 'private') {
+    throw S3Errors.notImplemented('Object ACLs other than private are not implemented; set the ACL on the bucket.');
+  }
+}
+
+/** The tempauth account of the requester (`test` for `test:tester`): the group of its account's users. */
+export function tempauthAccountOf(ctx: S3Context): string {
+  const id = ctx.owner.id;
+  return id.includes(':') ? id.slice(0, id.indexOf(':')) : id;
+}
+
+/** A bucket's canned ACL from its container's headers (buckets made through Swift have no sysmeta). */
+export function bucketAclOf(headers: Readonly<Record<string, string | string[] | undefined>>): BucketCannedAcl {
+  const stored = headers[BUCKET_ACL_SYSMETA];
+  if (stored === 'public-read-write' || stored === 'authenticated-read') return stored;
+  const readAcl = headers['x-container-read'];
+  const publicRead = (typeof readAcl === 'string' ? readAcl : '').split(',').some((item) => item.trim() === '.r:*');
+  return publicRead ? 'public-read' : 'private';
 }

@@ -9,9 +9,9 @@
 import type { Context, Middleware, Next } from 'koa';
 import { prepareBody, rememberSigningKey } from './body.js';
 import { InPlaceCaller, type InPlaceState } from './in-place.js';
-import { MAX_OBJECT_SIZE, type S3Context, type S3Response } from './context.js';
+import { bucketAclOf, MAX_OBJECT_SIZE, type BucketCannedAcl, type S3Context, type S3Response } from './context.js';
 import { isS3Error, S3Error, S3Errors, s3ErrorXml } from './errors.js';
-import { isReadableByAnyone, routeS3 } from './router.js';
+import { isReadableByAnyone, isWritableByAnyone, routeS3 } from './router.js';
 import { parseS3Target, queryMap } from './s3-request.js';
 import { hasSigV2, parseSigV2, verifySigV2 } from './sigv2.js';
 import {
@@ -87,9 +87,9 @@ function isAnonymousS3(method: string, rawPath: string, swiftPathPrefixes: reado
 
 /**
  * Whether an anonymous request may go on to Swift's ACL check: only reads can. Swift's container
- * ACLs grant anonymous users nothing but reads (`.r:*`; write ACLs have no referrer form), so the
- * canned ACLs Nebula stores (public-read-write included, see context.ts containerReadAcl) never
- * let an anonymous write, delete or ACL change through: S3 answers those AccessDenied.
+ * ACLs grant anonymous users nothing but reads (`.r:*`), so anonymous writes, deletes and ACL
+ * changes are S3's AccessDenied, except the object writes a public-read-write bucket grants
+ * everyone (isWritableByAnyone), which the S3 layer lets through itself.
  */
 function isAnonymousRead(method: string): boolean {
   return method === 'GET' || method === 'HEAD';
@@ -106,15 +106,16 @@ function virtualHostBucket(host: string, storageDomains: readonly string[]): str
 }
 
 /**
- * The account an anonymous request's bucket lives in. S3 bucket names are global but Swift's are
- * per account: the accounts of the configured users are asked in their configuration order, and
- * the first that has the bucket answers (its ACL then decides, as for any anonymous request).
+ * The account an anonymous request's bucket lives in, and the bucket's canned ACL. S3 bucket
+ * names are global but Swift's are per account: the accounts of the configured users are asked
+ * in their configuration order, and the first that has the bucket answers (its ACL then decides,
+ * as for any anonymous request).
  */
-async function anonymousAccount(
+async function anonymousBucket(
   state: PipelineState,
   users: ReadonlyMap<string, S3User>,
   bucket: string,
-): Promise<string | undefined> {
+): Promise<{ account: string; acl: BucketCannedAcl } | undefined> {
   const accounts = [...new Set([...users.values()].map((user) => accountOfUrl(user.url)))];
   for (const account of accounts) {
     const head = await state.subrequest({
@@ -123,7 +124,7 @@ async function anonymousAccount(
       preAuthed: true,
       source: 'S3',
     });
-    if (head.status >= 200 && head.status < 300) return account;
+    if (head.status >= 200 && head.status < 300) return { account, acl: bucketAclOf(head.headers) };
   }
   return undefined;
 }
@@ -163,18 +164,24 @@ export function s3api(options: S3ApiOptions): Middleware {
       const host = ctx.get('host');
       const target = parseS3Target(host, rawPath, storageDomains);
       let auth: SigV4Auth | undefined;
+      let anonymousWrite = false;
       let account: string;
       let owner: S3Context['owner'];
       if (anonymous) {
         if (target.bucket === undefined) throw S3Errors.accessDenied();
         // CreateBucket needs an identity whether or not the name is taken.
         if (ctx.method === 'PUT' && target.key === undefined) throw S3Errors.accessDenied();
-        const found = await anonymousAccount(state, options.users, target.bucket);
+        const found = await anonymousBucket(state, options.users, target.bucket);
         if (found === undefined) throw S3Errors.noSuchBucket(target.bucket);
-        if (!isAnonymousRead(ctx.method) || !isReadableByAnyone(target.key, queryMap(query)))
+        const asked = queryMap(query);
+        anonymousWrite =
+          found.acl === 'public-read-write' &&
+          ctx.req.headers['x-amz-copy-source'] === undefined && // a copy reads its source too
+          isWritableByAnyone(ctx.method, target.key, asked);
+        if (!anonymousWrite && (!isAnonymousRead(ctx.method) || !isReadableByAnyone(target.key, asked)))
           throw S3Errors.accessDenied();
-        account = found;
-        owner = { id: found, displayName: found };
+        account = found.account;
+        owner = { id: found.account, displayName: found.account };
       } else {
         let user: S3User | undefined;
         if (sigV2) {
@@ -194,7 +201,9 @@ export function s3api(options: S3ApiOptions): Middleware {
         owner = { id: user.accountUser, displayName: user.accountUser };
       }
       // Anonymous requests get tempauth's authorize too: it lets in what the container ACL allows.
-      state.authorize = options.authorize;
+      // An anonymous write to a public-read-write bucket was allowed above, by the S3 ACL that
+      // Swift's ACLs cannot hold: its Swift requests go unchecked.
+      state.authorize = anonymousWrite ? undefined : options.authorize;
       const pipeline = options.pipeline?.();
       if (pipeline !== undefined) inPlace = new InPlaceCaller(ctx, pipeline, state, state.subrequest);
       let bodyTaken = false;

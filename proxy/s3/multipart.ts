@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { checkMetadata } from '../../common/constraints.js';
 import { forEachLimited, ownerElement, readXmlBody } from './bucket.js';
 import {
+  checkObjectCannedAcl,
   listingDate,
   MAX_PARTS,
   MIN_PART_SIZE,
@@ -98,10 +99,7 @@ function parsePartNumber(ctx: S3Context): number {
 
 export async function createMultipartUpload(ctx: S3Context, bucket: string, key: string): Promise<S3Response> {
   if (Buffer.byteLength(key) > 1024) throw S3Errors.keyTooLong();
-  const canned = ctx.header('x-amz-acl');
-  if (canned !== undefined && !['private', 'bucket-owner-read', 'bucket-owner-full-control'].includes(canned)) {
-    throw S3Errors.notImplemented('Object ACLs other than private are not implemented; set public-read on the bucket.');
-  }
+  checkObjectCannedAcl(ctx.header('x-amz-acl'));
   const head = await ctx.swift.request('HEAD', bucket, undefined);
   discard(head);
   if (head.status < 200 || head.status >= 300) throw swiftFailure(head, { bucket });

@@ -9,7 +9,9 @@ import { Readable } from 'node:stream';
 import { checkMetadata } from '../../common/constraints.js';
 import { forEachLimited } from './bucket.js';
 import {
-  containerReadAcl,
+  bucketAclOf,
+  checkObjectCannedAcl,
+  type BucketCannedAcl,
   evaluateConditions,
   isManifest,
   MAX_OBJECT_SIZE,
@@ -281,17 +283,6 @@ function checkKey(key: string): void {
   if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw S3Errors.keyTooLong();
 }
 
-function checkObjectAcl(ctx: S3Context): void {
-  const canned = ctx.header('x-amz-acl');
-  if (canned === undefined) return;
-  // An object ACL only narrows what its bucket allows; Swift has object-level ACLs for none.
-  if (!['private', 'bucket-owner-read', 'bucket-owner-full-control'].includes(canned)) {
-    if (containerReadAcl(canned) === undefined)
-      throw S3Errors.invalidArgument('x-amz-acl', canned, 'The canned ACL is not valid.');
-    throw S3Errors.notImplemented('Object ACLs other than private are not implemented; set public-read on the bucket.');
-  }
-}
-
 function checkStorageClass(ctx: S3Context): void {
   const storageClass = ctx.header('x-amz-storage-class');
   if (storageClass !== undefined && storageClass !== 'STANDARD') throw S3Errors.invalidStorageClass();
@@ -377,7 +368,7 @@ export async function storeBody(
 export async function putObject(ctx: S3Context, bucket: string, key: string): Promise<S3Response> {
   checkKey(key);
   if (ctx.header('x-amz-copy-source') !== undefined) return copyObject(ctx, bucket, key);
-  checkObjectAcl(ctx);
+  checkObjectCannedAcl(ctx.header('x-amz-acl'));
   checkStorageClass(ctx);
   const headers = objectHeadersFromRequest(ctx);
   checkSize(ctx, headers);
@@ -453,7 +444,7 @@ const COPIED_HEADERS = [
 ];
 
 export async function copyObject(ctx: S3Context, bucket: string, key: string): Promise<S3Response> {
-  checkObjectAcl(ctx);
+  checkObjectCannedAcl(ctx.header('x-amz-acl'));
   checkStorageClass(ctx);
   const directive = (ctx.header('x-amz-metadata-directive') ?? 'COPY').toUpperCase();
   if (directive !== 'COPY' && directive !== 'REPLACE') {
@@ -574,7 +565,7 @@ export async function getObjectAcl(
   ctx: S3Context,
   bucket: string,
   key: string,
-  aclFor: (publicRead: boolean) => S3Response,
+  aclFor: (canned: BucketCannedAcl) => S3Response,
 ): Promise<S3Response> {
   const head = await ctx.swift.request('HEAD', bucket, key, { query: { 'multipart-manifest': 'get' } });
   discard(head);
@@ -582,6 +573,5 @@ export async function getObjectAcl(
   if (head.status < 200 || head.status >= 300) throw swiftFailure(head, { bucket, key });
   const container = await ctx.swift.request('HEAD', bucket, undefined);
   discard(container);
-  const publicRead = (container.headers['x-container-read'] ?? '').split(',').some((item) => item.trim() === '.r:*');
-  return aclFor(publicRead);
+  return aclFor(bucketAclOf(container.headers));
 }

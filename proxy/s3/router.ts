@@ -3,21 +3,18 @@
  * dispatches them. Anything S3 has that Nebula does not answers NotImplemented (or, for a
  * bucket's optional configuration, what S3 answers for an unconfigured bucket).
  */
+import { aclResponse, getBucketAcl, putBucketAcl, requestedCannedAcl } from './acl.js';
 import {
-  aclResponse,
   bucketSubresource,
   createBucket,
   deleteBucket,
   deleteObjects,
-  getBucketAcl,
   getBucketLocation,
   headBucket,
   listBuckets,
   listObjects,
-  putBucketAcl,
-  requestedCannedAcl,
 } from './bucket.js';
-import { xmlResponse, type S3Context, type S3Response } from './context.js';
+import { checkObjectCannedAcl, xmlResponse, type S3Context, type S3Response } from './context.js';
 import { S3Errors } from './errors.js';
 import {
   abortMultipartUpload,
@@ -67,6 +64,21 @@ export function isReadableByAnyone(key: string | undefined, query: ReadonlyMap<s
       ? ['acl', 'location', 'versions', ...BUCKET_SUBRESOURCES]
       : ['acl', 'tagging', 'uploadId', ...OBJECT_SUBRESOURCES];
   return !ownerOnly.some((name) => query.has(name));
+}
+
+/**
+ * Whether a write is covered by the WRITE grant a public-read-write bucket gives everyone: object
+ * PUT and DELETE and the multipart upload calls. ACL and tagging changes stay the owner's.
+ */
+export function isWritableByAnyone(
+  method: string,
+  key: string | undefined,
+  query: ReadonlyMap<string, string>,
+): boolean {
+  if (key === undefined) return false;
+  if (['acl', 'tagging', ...OBJECT_SUBRESOURCES].some((name) => query.has(name))) return false;
+  if (method === 'PUT' || method === 'DELETE') return true;
+  return method === 'POST' && (query.has('uploads') || query.has('uploadId'));
 }
 
 function notAllowed(ctx: S3Context, resource: string): never {
@@ -134,14 +146,9 @@ export async function routeS3(ctx: S3Context): Promise<S3Response> {
     notAllowed(ctx, 'OBJECT');
   }
   if (query.has('acl')) {
-    if (method === 'GET') return getObjectAcl(ctx, bucket, key, (publicRead) => aclResponse(ctx, publicRead));
+    if (method === 'GET') return getObjectAcl(ctx, bucket, key, (canned) => aclResponse(ctx, canned, true));
     if (method === 'PUT') {
-      const canned = await requestedCannedAcl(ctx);
-      if (!['private', 'bucket-owner-read', 'bucket-owner-full-control'].includes(canned)) {
-        throw S3Errors.notImplemented(
-          'Object ACLs other than private are not implemented; set public-read on the bucket.',
-        );
-      }
+      checkObjectCannedAcl(await requestedCannedAcl(ctx));
       await openObject(ctx, bucket, key, undefined, true);
       return { status: 200 };
     }

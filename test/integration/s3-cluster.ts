@@ -15,7 +15,13 @@ export interface S3TestCluster {
   cluster: TestCluster;
   /** `http://127.0.0.1:<port>` of the proxy. */
   endpoint: string;
-  client(options?: { forcePathStyle?: boolean }): S3Client;
+  /** A client signing as `accessKeyId`/`secretAccessKey` (default test:tester), or with `anonymous` unsigned. */
+  client(options?: {
+    forcePathStyle?: boolean;
+    accessKeyId?: string;
+    secretAccessKey?: string;
+    anonymous?: boolean;
+  }): S3Client;
   stop(): Promise<void>;
 }
 
@@ -31,7 +37,14 @@ export async function startS3Cluster(options: ClusterOptions = {}): Promise<S3Te
         endpoint,
         region: 'us-east-1',
         forcePathStyle: clientOptions.forcePathStyle ?? true,
-        credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY },
+        credentials: {
+          accessKeyId: clientOptions.accessKeyId ?? ACCESS_KEY,
+          secretAccessKey: clientOptions.secretAccessKey ?? SECRET_KEY,
+        },
+        // Anonymous: requests go out as built, with no Authorization header.
+        ...(clientOptions.anonymous === true
+          ? { signer: { sign: <Request>(request: Request) => Promise.resolve(request) } }
+          : {}),
         maxAttempts: 1,
       });
       clients.push(client);

@@ -108,11 +108,11 @@ test.serial(
     const objectAcl = await client.send(new GetObjectAclCommand({ Bucket: 'open-bucket', Key: 'docs/hello.txt' }));
     t.true(objectAcl.Grants?.some((grant) => grant.Grantee?.URI === ALL_USERS && grant.Permission === 'READ'));
 
-    // public-read-write: Swift has no anonymous writes, so it grants what public-read grants.
     await client.send(new PutBucketAclCommand({ Bucket: 'closed-bucket', ACL: 'public-read-write' }));
     const widened = await client.send(new GetBucketAclCommand({ Bucket: 'closed-bucket' }));
     t.true(widened.Grants?.some((grant) => grant.Grantee?.URI === ALL_USERS && grant.Permission === 'READ'));
-    t.false(widened.Grants?.some((grant) => grant.Permission === 'WRITE'));
+    t.true(widened.Grants?.some((grant) => grant.Grantee?.URI === ALL_USERS && grant.Permission === 'WRITE'));
+    await client.send(new PutBucketAclCommand({ Bucket: 'closed-bucket', ACL: 'private' }));
     await client.send(new PutBucketAclCommand({ Bucket: 'open-bucket', ACL: 'private' }));
     const narrowed = await client.send(new GetBucketAclCommand({ Bucket: 'open-bucket' }));
     t.is(narrowed.Grants?.length, 1);
