@@ -20,6 +20,7 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = Object.freeze({
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  406: 'Not Acceptable',
   408: 'Request Timeout',
   409: 'Conflict',
   411: 'Length Required',
@@ -97,6 +98,8 @@ function swiftErrorExplanation(status: number): string {
       return 'Access was denied to this resource.';
     case 404:
       return 'The resource could not be found.';
+    case 406:
+      return 'The resource is not available in a format acceptable to your browser.';
     case 409:
       return 'There was a conflict when trying to complete your request.';
     case 412:

@@ -51,6 +51,9 @@ const RESPONSE_HEADERS_NOT_RETURNED: ReadonlySet<string> = new Set([
   'server',
   'x-trans-id',
   'x-openstack-request-id',
+  // The account and container servers' put timestamp is for the proxy: Swift 2.30's proxy
+  // answers an account or container HEAD or GET with X-Timestamp alone.
+  'x-put-timestamp',
 ]);
 
 // Read once: process.pid is a system call each time.

@@ -169,11 +169,28 @@ test('overwrites keep versions: ids, ?versions listing, ?version-id reads', asyn
   t.is(posted.headers.get('x-object-meta-fu'), 'baz');
   t.is(posted.headers.get('x-object-version-id'), v3);
 
-  // XML and plain renderings of the same listing.
-  const xml = (await call(t, 'GET', '/docs?versions&format=xml')).body.toString();
-  t.true(xml.includes(`<version_id>${v3}</version_id><is_latest>true</is_latest>`));
-  t.true(xml.includes(`<version_id>${v1}</version_id><is_latest>false</is_latest>`));
-  t.is((await call(t, 'GET', '/docs?versions&format=plain')).body.toString(), 'obj\nobj\nobj\n');
+  // Swift lists versions in JSON only: any other format, named or preferred, is 406 (Swift 2.30's body).
+  for (const [query, headers] of [
+    ['&format=xml', {}],
+    ['&format=plain', {}],
+    ['&format=txt', {}],
+    ['', { Accept: 'text/plain' }],
+    ['', { Accept: 'application/xml' }],
+  ] as const) {
+    const refused = await call(t, 'GET', `/docs?versions${query}`, headers);
+    t.is(refused.status, 406, `${query} ${JSON.stringify(headers)}`);
+    t.is(
+      refused.body.toString(),
+      '<html><h1>Not Acceptable</h1><p>The resource is not available in a format acceptable to your browser.</p></html>',
+    );
+  }
+  // The account and container servers' X-Put-Timestamp stays in the proxy, as in Swift 2.30.
+  for (const path of ['', '/docs', '/docs?versions']) {
+    const read = await call(t, 'GET', path);
+    t.is(read.headers.get('x-put-timestamp'), null, `GET ${path}`);
+    t.truthy(read.headers.get('x-timestamp'), `GET ${path}`);
+  }
+  t.is((await call(t, 'HEAD', '/docs')).headers.get('x-put-timestamp'), null);
   // With no format asked for, Swift answers JSON (it lists versions in JSON only).
   const unnamed = await call(t, 'GET', '/docs?versions');
   t.is(unnamed.headers.get('content-type'), 'application/json; charset=utf-8');

@@ -11,7 +11,7 @@ import type { Context } from 'koa';
 import { HttpError } from '../../../common/errors.js';
 import { pythonJson } from '../../../common/python-json.js';
 import { Timestamp } from '../../../common/timestamp.js';
-import { checkListingLimit, listingFormat, type ListingFormat } from '../../controllers/listing.js';
+import { checkListingLimit, listingFormat } from '../../controllers/listing.js';
 import { quoteName } from '../../request-path.js';
 import { swiftState } from '../../state.js';
 import { DELETE_MARKER_TYPE } from '../versioning-legacy.js';
@@ -96,30 +96,6 @@ function nameOf(row: Row | OutRow): string {
 
 function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
-function xmlText(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
-function xmlAttribute(value: string): string {
-  return xmlText(value).replace(/"/g, '&quot;');
-}
-
-function renderXml(container: string, rows: readonly OutRow[]): string {
-  let body = `<?xml version="1.0" encoding="UTF-8"?>\n<container name="${xmlAttribute(container)}">`;
-  for (const row of rows) {
-    if ('subdir' in row) {
-      body += `<subdir name="${xmlAttribute(row.subdir)}"><name>${xmlText(row.subdir)}</name></subdir>`;
-      continue;
-    }
-    body +=
-      `<object><name>${xmlText(row.name)}</name><hash>${xmlText(row.hash)}</hash><bytes>${row.bytes}</bytes>` +
-      `<content_type>${xmlText(row.content_type)}</content_type>` +
-      `<last_modified>${xmlText(row.last_modified)}</last_modified>` +
-      `<version_id>${xmlText(row.version_id)}</version_id><is_latest>${row.is_latest}</is_latest></object>`;
-  }
-  return `${body}</container>`;
 }
 
 /** The two listings' query parameters for this page (Swift's marker/version_marker mapping). */
@@ -241,17 +217,21 @@ function markLatestDeleteMarkers(rows: OutRow[], reverse: boolean, pagedName: st
 }
 
 /**
- * Swift lists versions in JSON only (406 for anything else); here XML and plain text can still be
- * asked for by name, but a request that names no format gets Swift's JSON, not plain text.
+ * Swift lists versions in JSON only: a request that names another format, or whose Accept header
+ * prefers one, is 406 Not Acceptable; one that names none (or accepts anything) gets JSON.
  */
-function versionsListingFormat(ctx: Context): ListingFormat {
-  if (typeof ctx.query.format === 'string' && ctx.query.format !== '') return listingFormat(ctx);
-  const accepted = ctx.accepts(['application/json', 'application/xml', 'text/xml', 'text/plain']);
-  if (accepted === 'application/xml' || accepted === 'text/xml') return 'xml';
-  return accepted === 'text/plain' ? 'plain' : 'json';
+function checkVersionsListingFormat(ctx: Context): void {
+  const named = typeof ctx.query.format === 'string' && ctx.query.format !== '';
+  const format = named
+    ? listingFormat(ctx)
+    : ctx.accepts(['application/json', 'application/xml', 'text/xml', 'text/plain']) === 'application/json'
+      ? 'json'
+      : 'other';
+  if (format !== 'json') throw new HttpError(406);
 }
 
 export async function respondVersionsListing(ctx: Context, target: VersionsListingTarget): Promise<void> {
+  checkVersionsListingFormat(ctx);
   checkListingLimit(ctx, target.listingLimitMax);
   const rawLimit = queryString(ctx, 'limit');
   const limit = rawLimit === undefined || rawLimit === '' ? target.listingLimitMax : Number(rawLimit);
@@ -275,22 +255,9 @@ export async function respondVersionsListing(ctx: Context, target: VersionsListi
   markLatestDeleteMarkers(rows, reverse, versionMarker === undefined ? undefined : queryString(ctx, 'marker'));
 
   for (const [name, value] of Object.entries(current.headers)) {
-    if (name.startsWith('x-container-') || name === 'x-timestamp' || name === 'x-put-timestamp') ctx.set(name, value);
+    if (name.startsWith('x-container-') || name === 'x-timestamp') ctx.set(name, value);
   }
-  const format = versionsListingFormat(ctx);
   ctx.status = 200;
-  if (format === 'json') {
-    ctx.body = pythonJson(rows);
-    ctx.type = 'application/json; charset=utf-8';
-  } else if (format === 'xml') {
-    ctx.body = renderXml(target.container, rows);
-    ctx.type = 'application/xml; charset=utf-8';
-  } else if (rows.length === 0) {
-    ctx.status = 204;
-    ctx.body = null;
-    ctx.type = 'text/plain; charset=utf-8';
-  } else {
-    ctx.body = rows.map((row) => `${nameOf(row)}\n`).join('');
-    ctx.type = 'text/plain; charset=utf-8';
-  }
+  ctx.body = pythonJson(rows);
+  ctx.type = 'application/json; charset=utf-8';
 }
