@@ -267,13 +267,20 @@ export async function main(argv: readonly string[]): Promise<number> {
   const scenario = scenarioFrom(values);
   const compare = b !== undefined;
   const sequential = values.sequential === true;
-  // --sequential stops the endpoint not being measured whenever both server sets are known.
-  const hasServers = (set: ServerSet): boolean => set.pids.length > 0 || set.pgrep !== undefined;
-  const isolate =
-    values.isolate === true || (sequential && b !== undefined && hasServers(a.servers) && hasServers(b.servers));
   if (sequential && b === undefined) throw new BenchUsageError('--sequential compares two endpoints: give B too');
-  if (values.isolate === true && (b === undefined || !hasServers(a.servers) || !hasServers(b.servers)))
-    throw new BenchUsageError('--isolate needs two endpoints, each with --server-pids or --server-pgrep');
+  const hasServers = (set: ServerSet): boolean => set.pids.length > 0 || set.pgrep !== undefined;
+  // Two APIs of one store: the same servers on both sides.
+  const sameServers =
+    b !== undefined &&
+    a.servers.pgrep === b.servers.pgrep &&
+    a.servers.pids.length === b.servers.pids.length &&
+    a.servers.pids.every((pid, index) => b.servers.pids[index] === pid);
+  if (values.isolate === true && (b === undefined || !hasServers(a.servers) || !hasServers(b.servers) || sameServers))
+    throw new BenchUsageError('--isolate needs two endpoints, each with its own --server-pids or --server-pgrep');
+  // --sequential stops the endpoint not being measured whenever both server sets are known.
+  const isolate =
+    values.isolate === true ||
+    (sequential && b !== undefined && hasServers(a.servers) && hasServers(b.servers) && !sameServers);
   const rounds = compare ? scenario.rounds : 1;
   const idleTimeoutMs = parseDurationS(str(values, 'timeout') ?? '30') * 1000;
   const deadlineMs = parseDurationS(str(values, 'deadline') ?? '600') * 1000;
@@ -373,7 +380,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       };
       const measure = measures[phaseIndex]?.[runnerIndex] as PhaseMeasure;
       const others = runners.filter((other) => other !== runner);
-      const othersBefore = isolate ? [] : others.map((other) => other.meter.sample());
+      // Not when both endpoints are one store (two APIs of it): its CPU is all in its own slices.
+      const othersBefore = isolate || sameServers ? [] : others.map((other) => other.meter.sample());
       const sliceStartMs = performance.now();
       try {
         // The others stay stopped over a run of this runner's slices: each SIGCONT lets their

@@ -110,12 +110,14 @@ abstract class BaseClient {
     body?: ObjectRef,
   ): Promise<HttpResult> {
     try {
-      return await this.sendOnce(method, url, headers, bodyMode, body);
+      return await this.sendOnce(method, url, headers, bodyMode, body, this.agent);
     } catch (error) {
       // Once, as browsers and the AWS SDKs do: a stale keep-alive socket is the client's
-      // problem, not the server's, and must not count as a server error.
+      // problem, not the server's, and must not count as a server error. On a new connection:
+      // a server resumed after a pause closes all its idle sockets at once, so the pool's next
+      // socket is likely stale too.
       if (!(error instanceof OperationError && error.kind === STALE_SOCKET)) throw error;
-      return this.sendOnce(method, url, headers, bodyMode, body);
+      return this.sendOnce(method, url, headers, bodyMode, body, false);
     }
   }
 
@@ -124,14 +126,15 @@ abstract class BaseClient {
     url: URL,
     headers: Record<string, string>,
     bodyMode: BodyMode,
-    body?: ObjectRef,
+    body: ObjectRef | undefined,
+    agent: http.Agent | false,
   ): Promise<HttpResult> {
     const pool = this.pool;
     return httpRequest({
       url,
       method,
       headers,
-      agent: this.agent,
+      agent,
       idleTimeoutMs: this.options.idleTimeoutMs,
       deadlineMs: this.options.deadlineMs,
       bodyMode,

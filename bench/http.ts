@@ -30,7 +30,8 @@ export interface HttpRequestOptions {
   readonly url: URL;
   readonly method: string;
   readonly headers: Readonly<Record<string, string>>;
-  readonly agent: http.Agent;
+  /** `false`: a connection of its own, closed after this exchange. */
+  readonly agent: http.Agent | false;
   /** Longest time with no progress (connect, send, receive). */
   readonly idleTimeoutMs: number;
   /** Longest time for the whole exchange. */
