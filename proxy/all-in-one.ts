@@ -37,23 +37,6 @@ async function main(): Promise<void> {
       'object-auditor': { interval: '3600', files_per_second: '5', zero_byte_files_per_second: '12' },
     },
   });
-  const auth = cluster.authUrl;
-  process.stdout.write(
-    [
-      `Nebula is running: proxy ${cluster.proxyUrl}, storage nodes on ports ${STORAGE_PORTS.join(', ')}`,
-      `data in ${dataDir}, logs in ${join(dataDir, 'log')}`,
-      '',
-      `export ST_AUTH=${auth}`,
-      'export ST_USER=test:tester',
-      'export ST_KEY=testing',
-      '',
-      `swift -A ${auth} -U test:tester -K testing stat`,
-      '',
-      'Other users: test:tester3/testing3 (not admin), test2:tester2/testing2, test5:tester5/testing5 (group service).',
-      'Press Ctrl-C to stop.',
-      '',
-    ].join('\n'),
-  );
   // A service that dies on its own is started again (the others keep serving meanwhile: quorum).
   const supervisor = superviseLocalCluster(cluster, {
     log: (line) => process.stderr.write(`${new Date().toISOString()} ${line} (logs in ${join(dataDir, 'log')})\n`),
@@ -73,6 +56,24 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // Only now: whoever reads this line may stop us at once, and must find the handlers in place.
+  const auth = cluster.authUrl;
+  process.stdout.write(
+    [
+      `Nebula is running: proxy ${cluster.proxyUrl}, storage nodes on ports ${STORAGE_PORTS.join(', ')}`,
+      `data in ${dataDir}, logs in ${join(dataDir, 'log')}`,
+      '',
+      `export ST_AUTH=${auth}`,
+      'export ST_USER=test:tester',
+      'export ST_KEY=testing',
+      '',
+      `swift -A ${auth} -U test:tester -K testing stat`,
+      '',
+      'Other users: test:tester3/testing3 (not admin), test2:tester2/testing2, test5:tester5/testing5 (group service).',
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
 }
 
 main().catch((error: unknown) => {
