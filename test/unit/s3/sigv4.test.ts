@@ -78,20 +78,23 @@ function headerAuth(signedHeaders: string, signature: string): string {
   return `AWS4-HMAC-SHA256 Credential=${S3_ACCESS}/${S3_SCOPE},SignedHeaders=${signedHeaders},Signature=${signature}`;
 }
 
+/** The S3 documentation's example GET of examplebucket/test.txt with a Range, signed `signature`. */
+const RANGE_SIGNATURE = 'f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41';
+const rangeRequest = (signature: string): SignedRequest => ({
+  method: 'GET',
+  rawPath: '/test.txt',
+  query: [],
+  headers: {
+    host: 'examplebucket.s3.amazonaws.com',
+    range: 'bytes=0-9',
+    'x-amz-content-sha256': EMPTY_SHA256,
+    'x-amz-date': '20130524T000000Z',
+    authorization: headerAuth('host;range;x-amz-content-sha256;x-amz-date', signature),
+  },
+});
+
 test('S3 reference: GET object with Range', (t) => {
-  const signature = 'f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41';
-  const request: SignedRequest = {
-    method: 'GET',
-    rawPath: '/test.txt',
-    query: [],
-    headers: {
-      host: 'examplebucket.s3.amazonaws.com',
-      range: 'bytes=0-9',
-      'x-amz-content-sha256': EMPTY_SHA256,
-      'x-amz-date': '20130524T000000Z',
-      authorization: headerAuth('host;range;x-amz-content-sha256;x-amz-date', signature),
-    },
-  };
+  const request = rangeRequest(RANGE_SIGNATURE);
   const auth = parseSigV4(request, S3_NOW);
   t.is(auth.accessKey, S3_ACCESS);
   t.notThrows(() => verifySigV4(request, auth, S3_SECRET));
@@ -100,23 +103,11 @@ test('S3 reference: GET object with Range', (t) => {
 });
 
 test('signatures compare as hex in either case; anything but 64 hex digits is refused', (t) => {
-  const signature = 'f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41';
-  const requestWith = (provided: string): SignedRequest => ({
-    method: 'GET',
-    rawPath: '/test.txt',
-    query: [],
-    headers: {
-      host: 'examplebucket.s3.amazonaws.com',
-      range: 'bytes=0-9',
-      'x-amz-content-sha256': EMPTY_SHA256,
-      'x-amz-date': '20130524T000000Z',
-      authorization: headerAuth('host;range;x-amz-content-sha256;x-amz-date', provided),
-    },
-  });
-  const upper = requestWith(signature.toUpperCase());
+  const signature = RANGE_SIGNATURE;
+  const upper = rangeRequest(signature.toUpperCase());
   t.notThrows(() => verifySigV4(upper, parseSigV4(upper, S3_NOW), S3_SECRET));
   for (const provided of [`${signature}0`, `${signature}zz`, signature.slice(0, 62), `${signature.slice(0, 63)}g`]) {
-    const request = requestWith(provided);
+    const request = rangeRequest(provided);
     const error = t.throws(() => verifySigV4(request, parseSigV4(request, S3_NOW), S3_SECRET));
     t.true(isS3Error(error) && error.code === 'SignatureDoesNotMatch', provided);
   }
