@@ -50,6 +50,7 @@ const OPTIONS = {
   count: { type: 'string' },
   objects: { type: 'string' },
   'list-limit': { type: 'string' },
+  warmup: { type: 'string' },
   containers: { type: 'string' },
   rounds: { type: 'string' },
   'no-cleanup': { type: 'boolean' },
@@ -88,6 +89,8 @@ Workload: a scenario file, or phases from options
   --objects N               LIST: objects in the listed container (default 10000);
                             GET/HEAD/DELETE/MIXED: objects to have before timing
   --list-limit N            LIST page size (default 10000; S3 pages hold at most 1000)
+  --warmup S                every phase: S seconds of its workload on each endpoint, unmeasured,
+                            before its first slice (default: the scenario's; 0 for none)
   --containers N            containers (buckets) objects are spread over (default 4)
   --rounds N                compare mode: A,B slices per phase (default: scenario's, else 2)
   --no-cleanup              leave the objects and containers written
@@ -199,8 +202,12 @@ function scenarioFrom(values: Values): Scenario {
   }
   const containers = str(values, 'containers');
   const rounds = str(values, 'rounds');
+  const warmup = str(values, 'warmup');
   return {
     ...scenario,
+    ...(warmup !== undefined
+      ? { phases: scenario.phases.map((phase) => ({ ...phase, warmupS: parseDurationS(warmup) })) }
+      : {}),
     ...(containers !== undefined ? { containers: parsePositiveInt(containers, '--containers') } : {}),
     ...(rounds !== undefined ? { rounds: parsePositiveInt(rounds, '--rounds') } : {}),
     ...(values['no-cleanup'] === true ? { cleanup: false } : {}),
@@ -370,6 +377,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       });
     }
     let pausedFor: EndpointRunner | undefined;
+    const warmedUp = new Set<string>();
     for (const [sliceIndex, { phaseIndex, round, runnerIndex }] of slices.entries()) {
       if (interrupted > 0) break; // the slices not begun are left out of the report
       const phase = scenario.phases[phaseIndex] as Phase;
@@ -380,9 +388,6 @@ export async function main(argv: readonly string[]): Promise<number> {
       };
       const measure = measures[phaseIndex]?.[runnerIndex] as PhaseMeasure;
       const others = runners.filter((other) => other !== runner);
-      // Not when both endpoints are one store (two APIs of it): its CPU is all in its own slices.
-      const othersBefore = isolate || sameServers ? [] : others.map((other) => other.meter.sample());
-      const sliceStartMs = performance.now();
       try {
         // The others stay stopped over a run of this runner's slices: each SIGCONT lets their
         // wall-clock timers fire at once, which would crowd their daemons' sweeps.
@@ -391,6 +396,16 @@ export async function main(argv: readonly string[]): Promise<number> {
           paused = others.map((other) => other.meter.pause());
           pausedFor = runner;
         }
+        const warmupKey = `${phaseIndex}/${runnerIndex}`;
+        if (phase.warmupS > 0 && !warmedUp.has(warmupKey)) {
+          warmedUp.add(warmupKey);
+          const warmupPhase = { ...phase, name: `${phase.name} (warm-up)` };
+          const warmupLimits = { durationS: phase.warmupS, count: undefined };
+          await runner.runSlice(warmupPhase, warmupLimits, emptyMeasure(), runStartMs, progress);
+        }
+        // Not when both endpoints are one store (two APIs of it): its CPU is all in its own slices.
+        const othersBefore = isolate || sameServers ? [] : others.map((other) => other.meter.sample());
+        const sliceStartMs = performance.now();
         await runner.runSlice(phase, limits, measure, runStartMs, progress);
         others.forEach((other, index) => {
           const before = othersBefore[index];

@@ -15,6 +15,8 @@ export interface PhaseFigures {
   readonly size: string;
   readonly mix: string | undefined;
   readonly concurrency: number;
+  /** Unmeasured seconds of the phase's workload before its first slice on this endpoint. */
+  readonly warmupS: number;
   readonly endpoint: string;
   readonly ops: number;
   readonly errors: number;
@@ -52,6 +54,7 @@ export function figuresOf(phase: Phase, endpoint: string, measure: PhaseMeasure)
     size: phase.sizeText,
     mix: phase.mixText,
     concurrency: phase.concurrency,
+    warmupS: phase.warmupS,
     endpoint,
     ops: measure.ops,
     errors,
@@ -154,6 +157,13 @@ function throughputCell(figures: PhaseFigures): string {
   return figures.rowsPerS !== undefined ? `${fmt(figures.rowsPerS)} rows/s` : fmt(figures.mbPerS);
 }
 
+function warmupLine(report: RunReport): string[] {
+  const warmed = report.phases.map((pair) => pair[0]).filter((figures) => figures !== undefined && figures.warmupS > 0);
+  if (warmed.length === 0) return [];
+  const list = warmed.map((figures) => `${figures?.phase} ${fmt(figures?.warmupS ?? 0)} s`).join(', ');
+  return [`- Warm-ups (the phase's workload, unmeasured, on each endpoint before its first slice): ${list}`];
+}
+
 function machineSection(report: RunReport): string[] {
   const m = report.machine;
   return [
@@ -169,6 +179,7 @@ function machineSection(report: RunReport): string[] {
     `- Scenario: ${report.scenario}${report.description === '' ? '' : ` (${report.description})`}; ` +
       `${report.endpoints.length === 1 ? 'one endpoint' : report.sequential === true ? `${report.rounds} rounds per phase, all of A's phases, then all of B's (--sequential)` : `${report.rounds} rounds per phase, interleaved A, B, A, B`}` +
       (report.isolated === true ? "; each endpoint ran with the other endpoint's servers stopped" : ''),
+    ...warmupLine(report),
     `- Started ${report.startedAt}, finished ${report.finishedAt}`,
   ];
 }

@@ -37,6 +37,12 @@ export interface Phase {
   readonly objects: number;
   /** LIST page size (Swift's limit, at most 10,000; S3 pages are capped at 1,000). */
   readonly listLimit: number;
+  /**
+   * Seconds of the same workload run on each endpoint, unmeasured, just before its first slice of
+   * this phase (0: none): a fresh server's first load meets cold code (JIT, imports) and empty
+   * partitions, which a long-running store does not.
+   */
+  readonly warmupS: number;
 }
 
 export interface Scenario {
@@ -77,7 +83,18 @@ function optionalString(object: Json, key: string, where: string): string | unde
   return value;
 }
 
-const PHASE_KEYS = new Set(['name', 'op', 'size', 'mix', 'concurrency', 'duration', 'count', 'objects', 'listLimit']);
+const PHASE_KEYS = new Set([
+  'name',
+  'op',
+  'size',
+  'mix',
+  'concurrency',
+  'duration',
+  'count',
+  'objects',
+  'listLimit',
+  'warmup',
+]);
 
 export interface PhaseInput {
   readonly name?: string;
@@ -90,6 +107,8 @@ export interface PhaseInput {
   readonly count?: number;
   readonly objects?: number;
   readonly listLimit?: number;
+  /** `5s`, or a number of seconds; 0 for none. */
+  readonly warmup?: string | number;
 }
 
 export function parsePhase(raw: unknown, where: string): Phase {
@@ -116,6 +135,7 @@ export function parsePhase(raw: unknown, where: string): Phase {
   const sizes = parseSizeDistribution(sizeText);
   const listLimit = optionalInt(object, 'listLimit', where) ?? 10_000;
   const objects = optionalInt(object, 'objects', where) ?? (op === 'LIST' ? 10_000 : 0);
+  const warmupText = optionalString(object, 'warmup', where);
   return {
     name: optionalString(object, 'name', where) ?? `${op} ${sizeText} c${concurrency}`,
     op,
@@ -128,6 +148,7 @@ export function parsePhase(raw: unknown, where: string): Phase {
     count,
     objects,
     listLimit,
+    warmupS: warmupText === undefined ? 0 : parseDurationS(warmupText),
   };
 }
 

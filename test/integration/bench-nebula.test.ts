@@ -37,7 +37,7 @@ function runCli(args: readonly string[], timeoutMs: number): Promise<{ code: num
   });
 }
 
-test('a tiny suite against Nebula: no errors, every phase ran, server CPU measured', async (t) => {
+test('a tiny suite against Nebula: no errors, every phase ran, warm-up unmeasured, server CPU measured', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'nebula-bench-nebula-'));
   const cluster = await startCluster();
   try {
@@ -47,7 +47,7 @@ test('a tiny suite against Nebula: no errors, every phase ran, server CPU measur
         name: 'tiny',
         containers: 2,
         phases: [
-          { name: 'PUT', op: 'PUT', size: '1KiB:50,300KiB:50', concurrency: 4, count: 16 },
+          { name: 'PUT', op: 'PUT', size: '1KiB:50,300KiB:50', concurrency: 4, count: 16, warmup: '500ms' },
           { name: 'GET', op: 'GET', size: '1KiB:50,300KiB:50', concurrency: 4, count: 16 },
           { name: 'HEAD', op: 'HEAD', size: '1KiB', concurrency: 2, count: 6 },
           { name: 'LIST', op: 'LIST', size: '0', objects: 20, listLimit: 8, concurrency: 2, count: 6 },
@@ -90,7 +90,8 @@ test('a tiny suite against Nebula: no errors, every phase ran, server CPU measur
     for (const phase of figures.values()) {
       t.is(phase.errors, 0, `${phase.phase}: ${JSON.stringify(phase.errorKinds)} ${phase.errorSamples.join('; ')}`);
     }
-    t.is(figures.get('PUT')?.ops, 16);
+    t.is(figures.get('PUT')?.ops, 16, "the warm-up's operations are not counted");
+    t.regex(readFileSync(join(dir, 'out', 'report.md'), 'utf8'), /Warm-ups .*: PUT 0\.5 s/);
     t.is(figures.get('GET')?.ops, 16);
     t.is(figures.get('HEAD')?.ops, 6);
     t.true((figures.get('LIST')?.rowsPerS ?? 0) > 0);
