@@ -23,6 +23,11 @@ export interface SubrequestOptions {
   body?: Buffer | string | Readable;
   /** Skip authorization (Swift's make_pre_authed_request): for middleware-internal work. */
   preAuthed?: boolean;
+  /**
+   * Answer as to the account's owner (Swift's swift_owner), keeping owner-only headers such as
+   * X-Container-Read/-Write: for middleware-internal reads of what the store holds.
+   */
+  asOwner?: boolean;
   /** Short name of the middleware making it, logged as `source` (Swift's swift_source). */
   source?: string;
   /** An object PUT's metadata footers (SwiftState.footers). */

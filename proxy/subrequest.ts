@@ -115,7 +115,7 @@ export class SubrequestRunner {
       body,
       remoteUser: parent.remoteUser,
       authorize: options.preAuthed === true ? undefined : parent.authorize,
-      swiftOwner: false,
+      swiftOwner: options.asOwner === true,
       source: options.source,
       depth: parent.depth + 1,
       env: new Map(),

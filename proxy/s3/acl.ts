@@ -62,9 +62,12 @@ export function aclResponse(ctx: S3Context, canned: BucketCannedAcl, forObject =
   return xmlResponse(xmlElement('AccessControlPolicy', [ownerElement(ctx), xmlElement('AccessControlList', grants)]));
 }
 
-/** The canned ACL of a bucket, from a HEAD of its container. */
+/**
+ * The canned ACL of a bucket, from a HEAD of its container, with the container's ACL headers
+ * (which the Swift API shows only to owners) whoever was allowed to make that HEAD.
+ */
 export async function readBucketAcl(ctx: S3Context, bucket: string): Promise<BucketCannedAcl> {
-  const response = await ctx.swift.request('HEAD', bucket, undefined);
+  const response = await ctx.swift.request('HEAD', bucket, undefined, { asOwner: true });
   discard(response);
   if (response.status < 200 || response.status >= 300) throw swiftFailure(response, { bucket });
   return bucketAclOf(response.headers);

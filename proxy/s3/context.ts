@@ -296,11 +296,25 @@ export function tempauthAccountOf(ctx: S3Context): string {
   return id.includes(':') ? id.slice(0, id.indexOf(':')) : id;
 }
 
-/** A bucket's canned ACL from its container's headers (buckets made through Swift have no sysmeta). */
+/** The items of a Swift container ACL header (`.r:*,.rlistings` -> ['.r:*', '.rlistings']). */
+function aclItems(value: string | string[] | undefined): string[] {
+  return (typeof value === 'string' ? value : '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+/**
+ * A bucket's canned ACL from its container's headers (buckets made through Swift have no sysmeta).
+ * The sysmeta counts only while the Swift ACLs it was stored with are still there: a Swift API
+ * POST that clears X-Container-Write (or opens X-Container-Read) changes what S3 allows as well,
+ * as the owner would expect; it cannot clear the sysmeta itself.
+ */
 export function bucketAclOf(headers: Readonly<Record<string, string | string[] | undefined>>): BucketCannedAcl {
   const stored = headers[BUCKET_ACL_SYSMETA];
-  if (stored === 'public-read-write' || stored === 'authenticated-read') return stored;
-  const readAcl = headers['x-container-read'];
-  const publicRead = (typeof readAcl === 'string' ? readAcl : '').split(',').some((item) => item.trim() === '.r:*');
+  const readItems = aclItems(headers['x-container-read']);
+  const publicRead = readItems.includes('.r:*');
+  if (stored === 'public-read-write' && publicRead && aclItems(headers['x-container-write']).length > 0) return stored;
+  if (stored === 'authenticated-read' && !publicRead && readItems.length > 0) return stored;
   return publicRead ? 'public-read' : 'private';
 }

@@ -86,7 +86,7 @@ export class InPlaceCaller {
     // but GET and HEAD never read one: they keep the client's, which for them is empty anyway.
     const readsNoBody = req.method === 'GET' || req.method === 'HEAD';
     state.body = body ?? (readsNoBody ? saved.body : Readable.from([]));
-    state.swiftOwner = false;
+    state.swiftOwner = options.asOwner === true;
     state.source = options.source;
     state.depth = saved.depth + 1;
     state.env = new Map();

@@ -122,6 +122,7 @@ async function anonymousBucket(
       method: 'HEAD',
       path: new SwiftClient(state.subrequest, account).path(bucket),
       preAuthed: true,
+      asOwner: true, // the container's ACLs are part of the bucket's ACL
       source: 'S3',
     });
     if (head.status >= 200 && head.status < 300) return { account, acl: bucketAclOf(head.headers) };

@@ -8,8 +8,8 @@
 import { Readable } from 'node:stream';
 import { checkMetadata } from '../../common/constraints.js';
 import { forEachLimited } from './bucket.js';
+import { readBucketAcl } from './acl.js';
 import {
-  bucketAclOf,
   checkObjectCannedAcl,
   type BucketCannedAcl,
   evaluateConditions,
@@ -571,7 +571,5 @@ export async function getObjectAcl(
   discard(head);
   if (head.status === 404) throw await notFoundError(ctx, bucket, key);
   if (head.status < 200 || head.status >= 300) throw swiftFailure(head, { bucket, key });
-  const container = await ctx.swift.request('HEAD', bucket, undefined);
-  discard(container);
-  return aclFor(bucketAclOf(container.headers));
+  return aclFor(await readBucketAcl(ctx, bucket));
 }

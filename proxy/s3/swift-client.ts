@@ -13,6 +13,11 @@ export interface SwiftSubrequest {
   body?: Buffer | string | Readable;
   preAuthed?: boolean;
   source?: string;
+  /**
+   * Answer as to the account's owner (Swift's swift_owner), keeping owner-only headers such as
+   * X-Container-Read/-Write: for middleware-internal reads of what the store holds.
+   */
+  asOwner?: boolean;
   /** Object PUT only: sysmeta known after the body's last byte (proxy/state.ts FooterSource). */
   footers?: () => Readonly<Record<string, string>>;
 }
@@ -32,6 +37,8 @@ export interface SwiftRequestOptions {
   headers?: Readonly<Record<string, string>>;
   body?: Buffer | string | Readable;
   footers?: () => Readonly<Record<string, string>>;
+  /** SwiftSubrequest.asOwner: the answer keeps owner-only headers (authorization still applies). */
+  asOwner?: boolean;
 }
 
 /** Swift paths are %-encoded per segment; `/` inside an object name stays a separator. */
@@ -75,6 +82,7 @@ export class SwiftClient {
       headers: options.headers,
       body: options.body,
       footers: options.footers,
+      asOwner: options.asOwner,
       source: 'S3',
     });
     return response;

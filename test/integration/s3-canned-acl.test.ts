@@ -102,6 +102,29 @@ test('public-read-write: anonymous clients write, read, list and delete objects 
   ]);
 });
 
+test('a Swift API change of the container ACLs changes what the S3 ACL allows', async (t) => {
+  const { s3 } = t.context;
+  const owner = s3.client();
+  const anonymous = s3.client({ anonymous: true });
+  await owner.send(new CreateBucketCommand({ Bucket: 'shared-drop', ACL: 'public-read-write' }));
+  await anonymous.send(new PutObjectCommand({ Bucket: 'shared-drop', Key: 'first.txt', Body: 'one' }));
+  // What `swift post -w '' shared-drop` sends: the owner takes write access back through Swift.
+  const { storageUrl, token } = await s3.cluster.auth();
+  const post = await fetch(`${storageUrl}/shared-drop`, {
+    method: 'POST',
+    headers: { 'x-auth-token': token, 'x-container-write': '' },
+    signal: AbortSignal.timeout(10_000),
+  });
+  t.is(post.status, 204);
+  t.is(
+    await errorCode(anonymous.send(new PutObjectCommand({ Bucket: 'shared-drop', Key: 'second.txt', Body: 'two' }))),
+    'AccessDenied',
+  );
+  t.is(await text(anonymous, 'shared-drop', 'first.txt'), 'one', 'reads are still public');
+  const acl = await owner.send(new GetBucketAclCommand({ Bucket: 'shared-drop' }));
+  t.deepEqual(grantsOf(acl.Grants), [`${ALL_USERS} READ`, `${ACCESS_KEY} FULL_CONTROL`]);
+});
+
 test("authenticated-read: the account's other users read, anonymous users do not, nobody else writes", async (t) => {
   const { s3 } = t.context;
   const owner = s3.client();
