@@ -75,8 +75,25 @@ export async function roundTrip(
     t.context.source,
   );
   const uploadedMs = Date.now();
+  if (!slo) await waitForSegmentListing(t, object, Math.ceil(SIZE / 10_000_000));
   const out = join(t.context.dir, `${object}.out`);
   await swift(t, 'download', 'c', object, '-o', out);
   t.log(`${object}: upload ${uploadedMs - startMs} ms, download ${Date.now() - uploadedMs} ms`);
   return readFile(out);
+}
+
+/**
+ * A DLO is its segments' container listing, which is eventually consistent (Swift documents it):
+ * an object server answers a segment's PUT after at most container_update_timeout (1 s) and
+ * finishes a slower container update in the background. On a loaded machine the manifest can be
+ * read before the last update lands, so, as a DLO user must, wait until the listing holds every
+ * segment (at most 30 s) before the download.
+ */
+async function waitForSegmentListing(t: { context: Context }, object: string, segments: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const listed = (await swift(t, 'list', 'c_segments', '--prefix', `${object}/`)).split('\n').filter(Boolean);
+    if (listed.length >= segments || Date.now() > deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
