@@ -6,19 +6,19 @@
 import type { Context } from 'koa';
 import { checkMetadata } from '../../common/constraints.js';
 import { HttpError } from '../../common/errors.js';
+import { DEFAULT_POLICY } from '../../common/storage-policy.js';
 import { Timestamp } from '../../common/timestamp.js';
 import { backendPath, type SwiftPath } from '../request-path.js';
 import {
   backendHeaders,
-  copyResponseHeaders,
   makeRequests,
   readFromNodes,
   respondReadFailure,
   respondWithBest,
   type ProxyDeps,
 } from './base.js';
-import { autocreateAccount, authorize, stripOwnerHeadersFromRequest, stripOwnerHeadersFromResponse } from './info.js';
-import { checkListingLimit, listingFormat } from './listing.js';
+import { autocreateAccount, authorize, stripOwnerHeadersFromRequest } from './info.js';
+import { checkListingLimit, listingFormat, respondWithListing } from './listing.js';
 
 export async function handleAccount(ctx: Context, deps: ProxyDeps, path: SwiftPath): Promise<void> {
   const { account } = path;
@@ -72,18 +72,7 @@ async function readAccount(ctx: Context, deps: ProxyDeps, account: string): Prom
     if (failure === undefined) throw new HttpError(503);
     respondReadFailure(ctx, failure);
   }
-  const { response } = outcome.source;
-  ctx.status = response.statusCode ?? 500;
-  copyResponseHeaders(ctx, response.headers);
-  stripOwnerHeadersFromResponse(ctx);
-  if (ctx.method === 'HEAD' || ctx.status === 204) {
-    response.resume();
-    return;
-  }
-  // A listing that stalls mid-body for node_timeout is cut off rather than held open forever.
-  response.setTimeout(deps.config.nodeTimeoutMs, () => response.destroy(new Error('listing body stalled')));
-  response.once('error', () => ctx.res.destroy());
-  ctx.body = response;
+  respondWithListing(ctx, outcome.source.response, deps.config.nodeTimeoutMs);
 }
 
 /** The empty listing Swift answers for an account that does not exist yet (autocreate). */
@@ -94,7 +83,7 @@ function fakeAccountListing(ctx: Context, account: string): void {
   ctx.set('X-Account-Bytes-Used', '0');
   ctx.set('X-Timestamp', timestamp);
   ctx.set('X-Put-Timestamp', timestamp);
-  ctx.set('X-Account-Storage-Policy-Policy-0-Container-Count', '0');
+  ctx.set(`X-Account-Storage-Policy-${DEFAULT_POLICY.name}-Container-Count`, '0');
   const format = listingFormat(ctx);
   if (format === 'json') {
     ctx.status = 200;

@@ -8,13 +8,13 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Context } from 'koa';
 import { checkMetadata } from '../../common/constraints.js';
 import { HttpError } from '../../common/errors.js';
+import { policyName } from '../../common/storage-policy.js';
 import { Timestamp } from '../../common/timestamp.js';
 import { cleanAcl, InvalidAclError } from '../acl.js';
 import { backendPath, type SwiftPath } from '../request-path.js';
 import type { RingNode } from '../rings.js';
 import {
   backendHeaders,
-  copyResponseHeaders,
   makeRequests,
   readFromNodes,
   respondReadFailure,
@@ -27,9 +27,8 @@ import {
   authorizedWithoutAcl,
   getContainerInfo,
   stripOwnerHeadersFromRequest,
-  stripOwnerHeadersFromResponse,
 } from './info.js';
-import { checkListingLimit } from './listing.js';
+import { checkListingLimit, respondWithListing } from './listing.js';
 
 const ALLOWED = 'HEAD, GET, PUT, POST, DELETE';
 
@@ -72,17 +71,9 @@ async function readContainer(ctx: Context, deps: ProxyDeps, account: string, con
     respondReadFailure(ctx, outcome.failure);
   }
   const { response } = outcome.source;
-  ctx.status = response.statusCode ?? 500;
-  copyResponseHeaders(ctx, response.headers);
-  stripOwnerHeadersFromResponse(ctx);
-  if (ctx.method === 'HEAD' || ctx.status === 204) {
-    response.resume();
-    return;
-  }
-  // A listing that stalls mid-body for node_timeout is cut off rather than held open forever.
-  response.setTimeout(deps.config.nodeTimeoutMs, () => response.destroy(new Error('listing body stalled')));
-  response.once('error', () => ctx.res.destroy());
-  ctx.body = response;
+  const policy = policyName(response.headers['x-backend-storage-policy-index'] as string | undefined);
+  if (policy !== undefined && (response.statusCode ?? 500) < 300) ctx.set('X-Storage-Policy', policy);
+  respondWithListing(ctx, response, deps.config.nodeTimeoutMs);
 }
 
 function checkContainerName(ctx: Context, deps: ProxyDeps, container: string): void {

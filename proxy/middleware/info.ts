@@ -6,6 +6,7 @@
 import type { Context, Middleware, Next } from 'koa';
 import type { Constraints } from '../../common/constraints.js';
 import { HttpError } from '../../common/errors.js';
+import { DEFAULT_POLICY } from '../../common/storage-policy.js';
 
 export const SWIFT_COMPAT_VERSION = '2.30.1';
 
@@ -14,7 +15,7 @@ export class InfoRegistry {
 
   constructor(constraints: Readonly<Constraints>) {
     const swift: Record<string, unknown> = { version: SWIFT_COMPAT_VERSION, ...constraints };
-    swift.policies = [{ name: 'Policy-0', aliases: 'Policy-0', default: true }];
+    swift.policies = [{ name: DEFAULT_POLICY.name, aliases: DEFAULT_POLICY.name, default: true }];
     swift.strict_cors_mode = true;
     this.entries.set('swift', swift);
   }

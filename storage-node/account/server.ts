@@ -19,6 +19,7 @@ import { isTruthy } from '../../common/config.js';
 import { checkMetadata, type Constraints } from '../../common/constraints.js';
 import { HttpError, badRequest } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import { DEFAULT_POLICY } from '../../common/storage-policy.js';
 import { Timestamp } from '../../common/timestamp.js';
 import { metadataFromHeaders, visibleMetadata } from '../db/metadata.js';
 import type { ReclaimResult } from '../db/reclaim.js';
@@ -90,6 +91,13 @@ function accountHeaders(info: AccountInfo): Record<string, string> {
     'X-Timestamp': Timestamp.parse(info.created_at).normal,
     'X-PUT-Timestamp': Timestamp.parse(info.put_timestamp).normal,
   };
+  // Usage per storage policy that holds containers: Nebula's one policy holds them all.
+  if (info.container_count > 0) {
+    const prefix = `X-Account-Storage-Policy-${DEFAULT_POLICY.name}`;
+    headers[`${prefix}-Container-Count`] = String(info.container_count);
+    headers[`${prefix}-Object-Count`] = String(info.object_count);
+    headers[`${prefix}-Bytes-Used`] = String(info.bytes_used);
+  }
   for (const [name, value] of visibleMetadata(info.metadata)) headers[name] = value;
   return headers;
 }

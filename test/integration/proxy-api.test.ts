@@ -88,6 +88,16 @@ test('account: autocreated on first write, metadata, listing formats', async (t)
   const account = await call(t, 'GET', '?format=json');
   t.is(account.status, 200);
   t.is(account.headers.get('x-account-meta-color'), 'green');
+  // Swift's answer headers: ranges, the format chosen by Accept, usage per storage policy.
+  t.is(account.headers.get('accept-ranges'), 'bytes');
+  t.is(account.headers.get('vary'), 'Accept');
+  const containers = account.headers.get('x-account-container-count');
+  t.truthy(Number(containers) > 0);
+  t.is(account.headers.get('x-account-storage-policy-policy-0-container-count'), containers);
+  t.is(
+    account.headers.get('x-account-storage-policy-policy-0-bytes-used'),
+    account.headers.get('x-account-bytes-used'),
+  );
   const names = (JSON.parse(account.text) as { name: string }[]).map((row) => row.name);
   t.true(names.includes('acct-list'));
   const plain = await call(t, 'GET', '');
@@ -103,6 +113,9 @@ test('containers: create, metadata, delete only when empty', async (t) => {
   t.is(head.status, 204);
   t.is(head.headers.get('x-container-meta-owner'), 'me');
   t.is(head.headers.get('x-container-object-count'), '0');
+  t.is(head.headers.get('x-storage-policy'), 'Policy-0');
+  t.is(head.headers.get('accept-ranges'), 'bytes');
+  t.is(head.headers.get('vary'), 'Accept');
   t.is((await call(t, 'POST', '/box', { 'X-Container-Meta-Owner': 'you' })).status, 204);
   t.is((await call(t, 'HEAD', '/box')).headers.get('x-container-meta-owner'), 'you');
   t.is((await call(t, 'PUT', '/box/o', {}, 'x')).status, 201);
