@@ -60,6 +60,11 @@ export function constraintsFrom(section: Readonly<Record<string, string>> | unde
 
 export type MetadataKind = 'object' | 'container' | 'account';
 
+/** A header name as Swift's WSGI environ gives it (Python's str.title: `X-Object-Meta-Color`). */
+function wsgiHeaderName(name: string): string {
+  return name.replace(/[A-Za-z]+/g, (word) => word[0]?.toUpperCase() + word.slice(1).toLowerCase());
+}
+
 /**
  * Checks the X-<Kind>-Meta-* headers of a request against the limits, returning Swift's message
  * for the first violation, or undefined when they pass. Header names are lower case.
@@ -80,11 +85,13 @@ export function checkMetadata(
     if (key === '') return 'Metadata name cannot be empty';
     count += 1;
     size += Buffer.byteLength(key) + Buffer.byteLength(value);
+    // Swift names the header with the lower-case prefix and the rest as WSGI spelled it.
+    const shown = (): string => prefix + wsgiHeaderName(name).slice(prefix.length);
     if (Buffer.byteLength(key) > limits.max_meta_name_length) {
-      return `Metadata name too long: ${name}`;
+      return `Metadata name too long: ${shown()}`;
     }
     if (Buffer.byteLength(value) > limits.max_meta_value_length) {
-      return `Metadata value longer than ${limits.max_meta_value_length}: ${name}`;
+      return `Metadata value longer than ${limits.max_meta_value_length}: ${shown()}`;
     }
     if (count > limits.max_meta_count) return `Too many metadata items; max ${limits.max_meta_count}`;
     if (size > limits.max_meta_overall_size) {

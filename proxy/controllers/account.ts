@@ -5,7 +5,7 @@
  */
 import type { Context } from 'koa';
 import { checkMetadata } from '../../common/constraints.js';
-import { HttpError } from '../../common/errors.js';
+import { constraintError, HttpError } from '../../common/errors.js';
 import { DEFAULT_POLICY } from '../../common/storage-policy.js';
 import { Timestamp } from '../../common/timestamp.js';
 import { backendPath, type SwiftPath } from '../request-path.js';
@@ -107,7 +107,7 @@ async function postAccount(ctx: Context, deps: ProxyDeps, account: string): Prom
   authorize(ctx);
   stripOwnerHeadersFromRequest(ctx);
   const problem = checkMetadata(ctx.req.headers, 'account', deps.config.swift.constraints);
-  if (problem !== undefined) throw new HttpError(400, problem, { code: 'BadMetadata' });
+  if (problem !== undefined) throw constraintError(400, problem, 'BadMetadata');
   const send = (): ReturnType<typeof makeRequests> => {
     const timestamp = Timestamp.now().normal;
     const ring = deps.rings.account;
@@ -132,7 +132,7 @@ async function postAccount(ctx: Context, deps: ProxyDeps, account: string): Prom
 async function writeAccount(ctx: Context, deps: ProxyDeps, account: string): Promise<void> {
   authorize(ctx);
   const problem = checkMetadata(ctx.req.headers, 'account', deps.config.swift.constraints);
-  if (problem !== undefined) throw new HttpError(400, problem, { code: 'BadMetadata' });
+  if (problem !== undefined) throw constraintError(400, problem, 'BadMetadata');
   const timestamp = Timestamp.now().normal;
   const ring = deps.rings.account;
   const partition = ring.getPartition(account);

@@ -7,7 +7,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Context } from 'koa';
 import { checkMetadata } from '../../common/constraints.js';
-import { HttpError } from '../../common/errors.js';
+import { constraintError, HttpError } from '../../common/errors.js';
 import { policyName } from '../../common/storage-policy.js';
 import { Timestamp } from '../../common/timestamp.js';
 import { cleanAcl, InvalidAclError } from '../acl.js';
@@ -30,7 +30,7 @@ import {
 } from './info.js';
 import { checkListingLimit, respondWithListing } from './listing.js';
 
-const ALLOWED = 'HEAD, GET, PUT, POST, DELETE';
+const ALLOWED = 'HEAD, GET, PUT, POST, DELETE, OPTIONS'; // OPTIONS: CORS preflight (middleware/cors.ts)
 
 export async function handleContainer(ctx: Context, deps: ProxyDeps, path: SwiftPath): Promise<void> {
   const account = path.account;
@@ -121,7 +121,7 @@ async function writeContainer(ctx: Context, deps: ProxyDeps, account: string, co
   checkContainerName(ctx, deps, container);
   cleanAclHeaders(ctx);
   const problem = checkMetadata(ctx.req.headers, 'container', deps.config.swift.constraints);
-  if (problem !== undefined) throw new HttpError(400, problem, { code: 'BadMetadata' });
+  if (problem !== undefined) throw constraintError(400, problem, 'BadMetadata');
   stripOwnerHeadersFromRequest(ctx);
   if (ctx.method === 'PUT') await accountForWrite(ctx, deps, account);
   const timestamp = Timestamp.now().normal;

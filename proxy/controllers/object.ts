@@ -16,7 +16,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Context } from 'koa';
 import { checkMetadata } from '../../common/constraints.js';
-import { HttpError } from '../../common/errors.js';
+import { constraintError, HttpError } from '../../common/errors.js';
 import { InvalidTimestampError, Timestamp } from '../../common/timestamp.js';
 import {
   BackendError,
@@ -44,7 +44,7 @@ import {
 } from './base.js';
 import { authorize, authorizedWithoutAcl, getContainerInfo } from './info.js';
 
-const ALLOWED = 'HEAD, GET, PUT, POST, DELETE';
+const ALLOWED = 'HEAD, GET, PUT, POST, DELETE, OPTIONS'; // OPTIONS: CORS preflight (middleware/cors.ts)
 
 interface ObjectTarget {
   account: string;
@@ -76,31 +76,29 @@ export async function handleObject(ctx: Context, deps: ProxyDeps, path: SwiftPat
 function checkObjectName(deps: ProxyDeps, object: string): void {
   const max = deps.config.swift.constraints.max_object_name_length;
   const length = Buffer.byteLength(object);
-  if (length > max)
-    throw new HttpError(400, `Object name length of ${length} longer than ${max}`, { code: 'NameTooLong' });
+  if (length > max) throw constraintError(400, `Object name length of ${length} longer than ${max}`, 'NameTooLong');
 }
 
 function checkObjectMetadata(ctx: Context, deps: ProxyDeps): void {
   const problem = checkMetadata(ctx.req.headers, 'object', deps.config.swift.constraints);
-  if (problem !== undefined) throw new HttpError(400, problem, { code: 'BadMetadata' });
+  if (problem !== undefined) throw constraintError(400, problem, 'BadMetadata');
 }
 
 /** X-Delete-After becomes X-Delete-At (Swift's check_delete_headers); both must be in the future. */
 function applyDeleteHeaders(ctx: Context, now: Timestamp): void {
   const after = ctx.get('x-delete-after');
   if (after !== '') {
-    if (!/^-?\d+$/.test(after.trim()))
-      throw new HttpError(400, 'Non-integer X-Delete-After', { code: 'BadDeleteAfter' });
+    if (!/^-?\d+$/.test(after.trim())) throw constraintError(400, 'Non-integer X-Delete-After', 'BadDeleteAfter');
     const seconds = Number(after);
-    if (seconds < 0) throw new HttpError(400, 'X-Delete-After in past', { code: 'BadDeleteAfter' });
+    if (seconds < 0) throw constraintError(400, 'X-Delete-After in past', 'BadDeleteAfter');
     ctx.req.headers['x-delete-at'] = String(Math.floor(now.seconds + seconds));
     delete ctx.req.headers['x-delete-after'];
   }
   const at = ctx.req.headers['x-delete-at'];
   if (typeof at === 'string' && at !== '') {
-    if (!/^\d+(\.\d+)?$/.test(at.trim())) throw new HttpError(400, 'Non-integer X-Delete-At', { code: 'BadDeleteAt' });
+    if (!/^\d+(\.\d+)?$/.test(at.trim())) throw constraintError(400, 'Non-integer X-Delete-At', 'BadDeleteAt');
     const deleteAt = Math.floor(Number(at));
-    if (deleteAt <= now.seconds) throw new HttpError(400, 'X-Delete-At in past', { code: 'BadDeleteAt' });
+    if (deleteAt <= now.seconds) throw constraintError(400, 'X-Delete-At in past', 'BadDeleteAt');
     ctx.req.headers['x-delete-at'] = String(deleteAt);
   }
 }
@@ -386,10 +384,10 @@ function parseContentLength(ctx: Context, maxFileSize: number): number | undefin
     }
     return undefined;
   }
-  if (raw === '') throw new HttpError(411, 'Missing Content-Length header.', { code: 'MissingContentLength' });
+  if (raw === '') throw constraintError(411, 'Missing Content-Length header.', 'MissingContentLength');
   if (!/^\d+$/.test(raw)) throw new HttpError(400, 'Invalid Content-Length header value', { code: 'BadContentLength' });
   const length = Number(raw);
-  if (length > maxFileSize) throw new HttpError(413, 'Your request is too large.', { code: 'TooLarge' });
+  if (length > maxFileSize) throw constraintError(413, 'Your request is too large.', 'TooLarge');
   return length;
 }
 

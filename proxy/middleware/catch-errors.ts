@@ -5,7 +5,7 @@
  * request when the response is finished (or the client went away).
  */
 import type { Context, Middleware, Next } from 'koa';
-import { HttpError, swiftErrorBody } from '../../common/errors.js';
+import { HttpError, STATUS_TEXT, swiftErrorBody } from '../../common/errors.js';
 import { newTransactionId, type Logger } from '../../common/log.js';
 import type { SwiftState } from '../state.js';
 import type { SubrequestRunner } from '../subrequest.js';
@@ -28,7 +28,8 @@ export function renderError(ctx: Context, error: unknown, log: Logger): void {
   }
   const body = swiftErrorBody(httpError.status, message);
   ctx.body = body;
-  ctx.type = body.startsWith('<html>') ? 'text/html; charset=UTF-8' : 'text/plain; charset=UTF-8';
+  // swob's default type, for its pages and for most one-line reasons alike.
+  ctx.set('Content-Type', httpError.plainText ? 'text/plain' : 'text/html; charset=UTF-8'); // ctx.type would add a charset
 }
 
 const TRANS_ID_EXTRA_MAX = 32;
@@ -91,6 +92,10 @@ export function catchErrors(log: Logger, subrequests: SubrequestRunner): Middlew
     } catch (error) {
       renderError(ctx, error, state.log);
     }
+    // Swift's reason phrase where it differs from Node's (413 Request Entity Too Large, 416
+    // Requested Range Not Satisfiable, 500 Internal Error), whichever stage answered.
+    const reason = STATUS_TEXT[ctx.status];
+    if (reason !== undefined && !ctx.headerSent) ctx.message = reason;
     ctx.set('X-Trans-Id', txId);
     ctx.set('X-Openstack-Request-Id', txId);
   };

@@ -79,7 +79,7 @@ test('account lifecycle, stats, listings and metadata as Swift', async (t) => {
     );
     r = await request(app, 'POST', '/sda/1/AUTH_t', { 'X-Timestamp': T(6), 'X-Account-Meta-Big': 'v'.repeat(257) });
     t.is(r.status, 400);
-    t.is(r.body, 'Metadata value longer than 256: x-account-meta-big');
+    t.is(r.body, 'Metadata value longer than 256: x-account-meta-Big');
     r = await request(app, 'HEAD', '/sda/1/AUTH_t');
     t.is(r.headers.get('x-account-meta-quota'), null);
     t.is(r.headers.get('x-account-meta-big'), null);

@@ -40,7 +40,7 @@ test('bad input: Swift statuses with a one-line reason, nothing written', async 
     t.is(r.body, 'Container name length of 257 longer than 256');
     r = await request(app, 'PUT', '/sda/0/a/c', { 'X-Timestamp': T(1), 'X-Container-Meta-Big': 'v'.repeat(257) });
     t.is(r.status, 400);
-    t.is(r.body, 'Metadata value longer than 256: x-container-meta-big');
+    t.is(r.body, 'Metadata value longer than 256: x-container-meta-Big');
     r = await request(app, 'HEAD', '/sda/0/a/c');
     t.is(r.status, 404, 'nothing was written');
     t.is(r.headers.get('x-backend-timestamp'), '0000000000.00000');
