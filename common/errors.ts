@@ -108,6 +108,7 @@ export function swiftErrorBody(status: number, message: string | undefined): str
 
 /** The explanation line of Swift's default error page per status (swob's RESPONSE_REASONS). */
 const EXPLANATIONS: Readonly<Record<number, string>> = Object.freeze({
+  202: 'The request is accepted for processing.',
   400: 'The server could not comply with the request since it is either malformed or otherwise incorrect.',
   401: 'This server could not verify that you are authorized to access the document you requested.',
   402: 'Access was denied for financial reasons.',
@@ -134,6 +135,14 @@ const EXPLANATIONS: Readonly<Record<number, string>> = Object.freeze({
   504: 'A timeout has occurred speaking to a backend server.',
   507: 'There was not enough space to save the resource. Drive: unknown',
 });
+
+/**
+ * The body swob gives a response its server set none for: the default page where the status has
+ * an explanation (202 Accepted), else nothing (201, 204).
+ */
+export function swiftDefaultBody(status: number): string {
+  return EXPLANATIONS[status] === undefined ? '' : swiftErrorBody(status, undefined);
+}
 
 function swiftErrorExplanation(status: number): string {
   return EXPLANATIONS[status] ?? STATUS_TEXT[status] ?? '';

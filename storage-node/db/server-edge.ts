@@ -6,7 +6,7 @@
 import type { Context } from 'koa';
 import type { Constraints } from '../../common/constraints.js';
 import { isValidUtf8Name } from '../../common/constraints.js';
-import { HttpError, badRequest, isHttpError, swiftErrorBody } from '../../common/errors.js';
+import { HttpError, badRequest, isHttpError, swiftDefaultBody, swiftErrorBody } from '../../common/errors.js';
 import { Timestamp } from '../../common/timestamp.js';
 import type { RequestTarget } from '../server-types.js';
 import { DatabaseUnavailableError } from './registry.js';
@@ -78,10 +78,11 @@ export function respondError(ctx: Context, error: unknown): boolean {
   return true;
 }
 
-/** Sets a status with no body (Koa would otherwise send the reason phrase as text). */
+/** Sets a status with no body of its own: swob's default page where the status has one (202), else empty (Koa would send the reason phrase). */
 export function respondEmpty(ctx: Context, status: number, headers: Record<string, string | number> = {}): void {
   // An empty string, not null: Koa turns a null body into 204 whatever the status.
-  ctx.body = '';
+  ctx.body = swiftDefaultBody(status);
+  if (ctx.body !== '') ctx.set('Content-Type', 'text/html; charset=UTF-8');
   ctx.status = status;
   for (const [name, value] of Object.entries(headers)) ctx.set(name, String(value));
 }

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Context } from 'koa';
 import { checkMetadata, type Constraints } from '../../common/constraints.js';
-import { HttpError } from '../../common/errors.js';
+import { HttpError, swiftDefaultBody } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { InvalidTimestampError, Timestamp } from '../../common/timestamp.js';
 import { sendContinue } from '../expect-continue.js';
@@ -503,7 +503,8 @@ class ObjectServer implements StorageServer {
       ...storedContainerUpdateOverrides(opened.metadata),
     });
     ctx.status = 202;
-    ctx.body = '';
+    ctx.body = swiftDefaultBody(202); // swob's page for 202, which Swift's proxy passes on
+    ctx.set('Content-Type', 'text/html; charset=UTF-8');
   }
 
   private async delete(ctx: Context, target: RequestTarget, location: ObjectLocation): Promise<void> {
