@@ -7,6 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { checkMetadata } from '../../common/constraints.js';
+import { pythonJson } from '../../common/python-json.js';
 import { forEachLimited, ownerElement, readXmlBody } from './bucket.js';
 import {
   checkObjectCannedAcl,
@@ -41,6 +42,17 @@ interface ListingRow {
   hash?: string;
   last_modified?: string;
   content_type?: string;
+}
+
+/**
+ * A part's `last_modified` in the manifest: its Last-Modified header as the SLO middleware reads
+ * it from a HEAD (whole seconds, rounded up from the listing's microseconds), in listing format.
+ */
+function manifestLastModified(listed: string | undefined): string {
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?$/.exec(listed ?? '');
+  const wholeMs = match === null ? Date.now() : Date.parse(`${match[1] ?? ''}Z`);
+  const roundUp = match !== null && /[1-9]/.test(match[2] ?? '') ? 1000 : 0;
+  return `${new Date(wholeMs + roundUp).toISOString().slice(0, 19)}.000000`;
 }
 
 function segmentsContainer(bucket: string): string {
@@ -223,6 +235,7 @@ export async function completeMultipartUpload(
     previous = part.number;
   }
   const segments: ManifestSegment[] = [];
+  const partRows: ListingRow[] = [];
   const md5s: Buffer[] = [];
   for (const [index, part] of requested.entries()) {
     const row = stored.get(part.number);
@@ -231,6 +244,7 @@ export async function completeMultipartUpload(
     const bytes = row.bytes ?? 0;
     if (bytes < MIN_PART_SIZE && index < requested.length - 1) throw S3Errors.entityTooSmall();
     segments.push({ name: `/${segmentsContainer(bucket)}/${key}/${uploadId}/${part.number}`, hash: part.etag, bytes });
+    partRows.push(row);
     md5s.push(Buffer.from(part.etag, 'hex'));
   }
   const s3Etag = `${createHash('md5').update(Buffer.concat(md5s)).digest('hex')}-${segments.length}`;
@@ -238,13 +252,16 @@ export async function completeMultipartUpload(
   const sloEtag = createHash('md5')
     .update(segments.map((segment) => segment.hash).join(''))
     .digest('hex');
+  // Swift's s3api completes an upload with an SLO manifest PUT, so the stored manifest is the SLO
+  // middleware's: each part's name, bytes, hash, content type and Last-Modified, in Python's JSON.
   const manifest = Buffer.from(
-    JSON.stringify(
-      segments.map((segment) => ({
+    pythonJson(
+      segments.map((segment, index) => ({
         name: segment.name,
-        hash: segment.hash,
         bytes: segment.bytes,
-        content_type: 'application/octet-stream',
+        hash: segment.hash,
+        content_type: partRows[index]?.content_type ?? 'application/octet-stream',
+        last_modified: manifestLastModified(partRows[index]?.last_modified),
       })),
     ),
   );
