@@ -55,11 +55,17 @@ export function s3Date(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** Swift listing `last_modified` (ISO without zone, microseconds) to S3's form. */
+/**
+ * Swift listing `last_modified` (ISO without zone, microseconds) to S3's form: whole seconds,
+ * rounded up as the object's Last-Modified header is, so a listing and a HEAD agree (`.000Z`, as
+ * S3 and Swift's s3api list them).
+ */
 export function listingDate(value: string | undefined): string {
-  if (value === undefined || value === '') return DEFAULT_CREATION_DATE;
-  const ms = Date.parse(value.endsWith('Z') ? value : `${value}Z`);
-  return Number.isNaN(ms) ? DEFAULT_CREATION_DATE : s3Date(ms);
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z?$/.exec(value ?? '');
+  if (match === null) return DEFAULT_CREATION_DATE;
+  const wholeMs = Date.parse(`${match[1] ?? ''}Z`);
+  if (Number.isNaN(wholeMs)) return DEFAULT_CREATION_DATE;
+  return s3Date(wholeMs + (/[1-9]/.test(match[2] ?? '') ? 1000 : 0));
 }
 
 export function quoteEtag(etag: string): string {

@@ -46,13 +46,10 @@ interface ListingRow {
 
 /**
  * A part's `last_modified` in the manifest: its Last-Modified header as the SLO middleware reads
- * it from a HEAD (whole seconds, rounded up from the listing's microseconds), in listing format.
+ * it from a HEAD (whole seconds, rounded up), in listing format.
  */
 function manifestLastModified(listed: string | undefined): string {
-  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?$/.exec(listed ?? '');
-  const wholeMs = match === null ? Date.now() : Date.parse(`${match[1] ?? ''}Z`);
-  const roundUp = match !== null && /[1-9]/.test(match[2] ?? '') ? 1000 : 0;
-  return `${new Date(wholeMs + roundUp).toISOString().slice(0, 19)}.000000`;
+  return `${listingDate(listed).slice(0, 19)}.000000`;
 }
 
 function segmentsContainer(bucket: string): string {
