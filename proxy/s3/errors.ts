@@ -142,6 +142,8 @@ export const S3Errors = {
       'The list of parts was not in ascending order. The parts list must be specified in order by part number.',
     ),
   invalidRange: (): S3Error => new S3Error('InvalidRange', 416, 'The requested range is not satisfiable'),
+  invalidPartNumber: (): S3Error =>
+    new S3Error('InvalidPartNumber', 416, 'The requested partnumber is not satisfiable'),
   preconditionFailed: (condition: string): S3Error =>
     new S3Error('PreconditionFailed', 412, 'At least one of the pre-conditions you specified did not hold', {
       details: { Condition: condition },

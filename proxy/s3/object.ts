@@ -130,6 +130,7 @@ export async function openObject(
   key: string,
   rangeHeader: string | undefined,
   headOnly: boolean,
+  partNumber?: number,
 ): Promise<OpenedObject> {
   const method = headOnly ? 'HEAD' : 'GET';
   const query = { 'multipart-manifest': 'get' };
@@ -166,6 +167,11 @@ export async function openObject(
     }
   }
   const headers = response.headers;
+  // An object that is not a multipart upload has one part: the whole of it.
+  if (partNumber !== undefined && partNumber > 1 && !isManifest(headers)) {
+    discard(response);
+    throw S3Errors.invalidPartNumber();
+  }
   if (!isManifest(headers)) {
     const contentRange = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(headers['content-range'] ?? '');
     const size = contentRange !== null ? Number(contentRange[3]) : Number(headers['content-length'] ?? 0);
@@ -195,7 +201,12 @@ export async function openObject(
   }
   const manifest = parseManifest((await response.buffer(MANIFEST_BYTES_MAX)).toString('utf8'));
   const size = manifest.reduce((sum, segment) => sum + segment.bytes, 0);
-  const range = size === 0 ? undefined : parseRange(rangeHeader, size);
+  const range =
+    partNumber === undefined
+      ? size === 0
+        ? undefined
+        : parseRange(rangeHeader, size)
+      : partRange(manifest, partNumber);
   const stream = (): Readable =>
     size === 0 ? Readable.from([]) : segmentStream(ctx, manifest, range ?? { start: 0, end: size - 1 });
   return {
@@ -211,6 +222,26 @@ export async function openObject(
   };
 }
 
+/** The bytes of part `partNumber` (1-based) of a multipart object: its manifest's segment. */
+function partRange(manifest: readonly ManifestSegment[], partNumber: number): { start: number; end: number } {
+  const part = manifest[partNumber - 1];
+  if (part === undefined) throw S3Errors.invalidPartNumber();
+  const start = manifest.slice(0, partNumber - 1).reduce((sum, segment) => sum + segment.bytes, 0);
+  return { start, end: start + part.bytes - 1 };
+}
+
+/** `?partNumber=N` of a GET or HEAD: 1 to 10,000, never with a Range. */
+function requestedPartNumber(ctx: S3Context): number | undefined {
+  const text = ctx.query.get('partNumber');
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < 1 || value > 10_000)
+    throw S3Errors.invalidArgument('partNumber', text, 'Part number must be an integer between 1 and 10000, inclusive');
+  if (ctx.header('range') !== undefined)
+    throw S3Errors.invalidRequest('Cannot specify both Range header and partNumber query parameter');
+  return value;
+}
+
 const RESPONSE_OVERRIDES: Readonly<Record<string, string>> = {
   'response-content-type': 'content-type',
   'response-content-language': 'content-language',
@@ -223,11 +254,9 @@ const RESPONSE_OVERRIDES: Readonly<Record<string, string>> = {
 export async function getObject(ctx: S3Context, bucket: string, key: string, headOnly: boolean): Promise<S3Response> {
   if (ctx.query.has('versionId') && ctx.query.get('versionId') !== 'null')
     throw S3Errors.notImplemented('Versioning is not implemented.');
-  const partNumber = ctx.query.get('partNumber');
-  if (partNumber !== undefined && partNumber !== '1')
-    throw S3Errors.notImplemented('GET with partNumber is not implemented.');
+  const partNumber = requestedPartNumber(ctx);
   const rangeHeader = ctx.header('range');
-  const object = await openObject(ctx, bucket, key, rangeHeader, headOnly);
+  const object = await openObject(ctx, bucket, key, rangeHeader, headOnly, partNumber);
   const condition = evaluateConditions(
     {
       ifMatch: ctx.header('if-match'),
@@ -242,7 +271,8 @@ export async function getObject(ctx: S3Context, bucket: string, key: string, hea
     (ctx.header('x-amz-checksum-mode') ?? '').toUpperCase() === 'ENABLED' && object.range === undefined;
   const headers = objectResponseHeaders(object.headers, checksumMode);
   if (object.manifest !== undefined) {
-    headers['x-amz-mp-parts-count'] = String(object.manifest.length);
+    // S3 gives the count of parts only to a read of one part.
+    if (partNumber !== undefined) headers['x-amz-mp-parts-count'] = String(object.manifest.length);
     headers['content-type'] =
       object.headers[`${SYSMETA}content-type`] ?? object.headers['content-type'] ?? 'binary/octet-stream';
   }

@@ -91,6 +91,18 @@ test.serial('lib-storage Upload of a 100 MiB stream, default checksums, read bac
   t.is(head.ETag, result.ETag);
   t.is(head.ContentType, 'application/x-big');
   t.deepEqual(head.Metadata, { kind: 'big' });
+  t.is(head.PartsCount, undefined, 'S3 counts parts only for a read of one part');
+  // One part by number (what parallel downloaders do): its bytes, and the count of parts.
+  const second = await client.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'big/100MiB', PartNumber: 2 }));
+  t.is(second.PartsCount, 13);
+  t.is(second.ContentRange, `bytes ${8 * MiB}-${16 * MiB - 1}/${size}`);
+  t.is((await second.Body!.transformToByteArray()).length, 8 * MiB);
+  const lastHead = await client.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'big/100MiB', PartNumber: 13 }));
+  t.is(lastHead.ContentLength, size - 12 * 8 * MiB);
+  const beyond = await t.throwsAsync(
+    client.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'big/100MiB', PartNumber: 14 })),
+  );
+  t.is((beyond as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode, 416);
   const got = await client.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'big/100MiB' }));
   t.deepEqual(await md5Of(got.Body as AsyncIterable<Uint8Array>), { md5, length: size });
   // A range across a part boundary.
