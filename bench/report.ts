@@ -158,9 +158,11 @@ function throughputCell(figures: PhaseFigures): string {
 }
 
 function warmupLine(report: RunReport): string[] {
-  const warmed = report.phases.map((pair) => pair[0]).filter((figures) => figures !== undefined && figures.warmupS > 0);
+  const warmed = report.phases
+    .map((pair) => pair[0])
+    .filter((figures): figures is PhaseFigures => figures !== undefined && figures.warmupS > 0);
   if (warmed.length === 0) return [];
-  const list = warmed.map((figures) => `${figures?.phase} ${fmt(figures?.warmupS ?? 0)} s`).join(', ');
+  const list = warmed.map((figures) => `${figures.phase} ${fmt(figures.warmupS)} s`).join(', ');
   return [`- Warm-ups (the phase's workload, unmeasured, on each endpoint before its first slice): ${list}`];
 }
 

@@ -39,8 +39,8 @@ export interface Phase {
   readonly listLimit: number;
   /**
    * Seconds of the same workload run on each endpoint, unmeasured, just before its first slice of
-   * this phase (0: none): a fresh server's first load meets cold code (JIT, imports) and empty
-   * partitions, which a long-running store does not.
+   * this phase (0: none): a server that has just started runs its first load in cold code (V8
+   * not yet optimizing, Python's caches empty), which a store in service has long left behind.
    */
   readonly warmupS: number;
 }
