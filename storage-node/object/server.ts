@@ -340,7 +340,14 @@ class ObjectServer implements StorageServer {
         lastModifiedSeconds,
         true,
       );
-      if (outcome === 'precondition-failed') throw new HttpError(412, undefined, { code: 'PreconditionFailed' });
+      if (outcome === 'precondition-failed') {
+        // swob's conditional answer: the object's ETag, no body (not the 412 page).
+        ctx.status = 412;
+        ctx.body = '';
+        ctx.set('Content-Type', 'text/html; charset=UTF-8');
+        ctx.remove('Accept-Ranges');
+        return;
+      }
       if (outcome === 'not-modified') {
         ctx.status = 304;
         return;
