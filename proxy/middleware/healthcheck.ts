@@ -8,7 +8,7 @@ export function healthcheck(): Middleware {
       return;
     }
     ctx.status = 200;
-    ctx.type = 'text/plain';
     ctx.body = 'OK';
+    ctx.set('Content-Type', 'text/plain'); // as Swift's, without the charset ctx.type would add
   };
 }

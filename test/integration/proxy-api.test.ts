@@ -46,6 +46,7 @@ test('healthcheck and info', async (t) => {
   const health = await fetch(`${t.context.cluster.proxyUrl}/healthcheck`);
   t.is(health.status, 200);
   t.is(await health.text(), 'OK');
+  t.is(health.headers.get('content-type'), 'text/plain');
   t.truthy(health.headers.get('x-trans-id')?.startsWith('tx'));
   const info = (await (await fetch(`${t.context.cluster.proxyUrl}/info`)).json()) as Record<
     string,
