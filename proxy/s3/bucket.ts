@@ -1,7 +1,8 @@
 /**
  * Service and bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
  * GetBucketLocation, ListObjects (v1 and v2), DeleteObjects, and the configuration subresources
- * a bucket does not have (answered as S3 answers an unconfigured bucket); ACLs are in acl.ts. Buckets are Swift containers of the user's account.
+ * a bucket does not have (answered as S3 answers an unconfigured bucket); ACLs are in acl.ts.
+ * Buckets are Swift containers of the user's account.
  */
 import { readSmallBody } from './body.js';
 import {

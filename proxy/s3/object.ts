@@ -8,10 +8,9 @@
 import { Readable } from 'node:stream';
 import { checkMetadata } from '../../common/constraints.js';
 import { forEachLimited } from './bucket.js';
-import { readBucketAcl } from './acl.js';
+import { aclResponse, readBucketAcl } from './acl.js';
 import {
   checkObjectCannedAcl,
-  type BucketCannedAcl,
   evaluateConditions,
   isManifest,
   MAX_OBJECT_SIZE,
@@ -591,15 +590,11 @@ export async function deleteObject(ctx: S3Context, bucket: string, key: string):
   return { status: 204 };
 }
 
-export async function getObjectAcl(
-  ctx: S3Context,
-  bucket: string,
-  key: string,
-  aclFor: (canned: BucketCannedAcl) => S3Response,
-): Promise<S3Response> {
+/** GetObjectAcl: the object must exist; its grants are its bucket's that apply to objects. */
+export async function getObjectAcl(ctx: S3Context, bucket: string, key: string): Promise<S3Response> {
   const head = await ctx.swift.request('HEAD', bucket, key, { query: { 'multipart-manifest': 'get' } });
   discard(head);
   if (head.status === 404) throw await notFoundError(ctx, bucket, key);
   if (head.status < 200 || head.status >= 300) throw swiftFailure(head, { bucket, key });
-  return aclFor(await readBucketAcl(ctx, bucket));
+  return aclResponse(ctx, await readBucketAcl(ctx, bucket), true);
 }

@@ -3,7 +3,7 @@
  * dispatches them. Anything S3 has that Nebula does not answers NotImplemented (or, for a
  * bucket's optional configuration, what S3 answers for an unconfigured bucket).
  */
-import { aclResponse, getBucketAcl, putBucketAcl, requestedCannedAcl } from './acl.js';
+import { getBucketAcl, putBucketAcl, requestedCannedAcl } from './acl.js';
 import {
   bucketSubresource,
   createBucket,
@@ -146,7 +146,7 @@ export async function routeS3(ctx: S3Context): Promise<S3Response> {
     notAllowed(ctx, 'OBJECT');
   }
   if (query.has('acl')) {
-    if (method === 'GET') return getObjectAcl(ctx, bucket, key, (canned) => aclResponse(ctx, canned, true));
+    if (method === 'GET') return getObjectAcl(ctx, bucket, key);
     if (method === 'PUT') {
       checkObjectCannedAcl(await requestedCannedAcl(ctx));
       await openObject(ctx, bucket, key, undefined, true);
